@@ -1,0 +1,150 @@
+"""Typed access to parsed YAML/JSON that remembers where it is.
+
+Every accessor knows its dotted path (``flags.support-agent.rules[1].when``) and the source
+file, so a mistake anywhere in a config is reported as *where*, *what was found* and *what was
+expected* — and an unknown key is an error, because a misspelt ``coverge`` silently ignored
+would ship a 100% rollout.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rampgate.errors import ConfigError
+
+__all__ = ["Node", "parse_duration"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def parse_duration(value: Any, *, path: str = "", source: str = "") -> float:
+    """Seconds from ``90``, ``"90s"``, ``"30m"``, ``"1h"``, ``"14d"`` or ``"2w"``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise ConfigError(
+                f"found {_describe(value)}",
+                path=path,
+                source=source,
+                expected="a duration such as 90, '90s', '30m', '1h' or '14d'",
+            )
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"found {value!r}", path=path, source=source, expected="a duration > 0")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A value inside a config document, with its path and source for error messages."""
+
+    value: Any
+    path: str = ""
+    source: str = ""
+
+    def child_path(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(
+        self, message: str, *, expected: str = "", key: str | int | None = None
+    ) -> ConfigError:
+        path = self.child_path(key) if key is not None else self.path
+        return ConfigError(message, path=path, source=self.source, expected=expected)
+
+    # -- shapes -------------------------------------------------------------------------------
+
+    def mapping(
+        self, *, allowed: tuple[str, ...] | None = None, required: tuple[str, ...] = ()
+    ) -> Node:
+        if not isinstance(self.value, Mapping):
+            raise self.error(f"found {_describe(self.value)}", expected="a mapping")
+        for key in self.value:
+            if not isinstance(key, str):
+                raise self.error(f"key {key!r} is not a string", expected="string keys")
+            if allowed is not None and key not in allowed:
+                raise self.error(
+                    f"unknown key {key!r}", key=key, expected="one of " + ", ".join(allowed)
+                )
+        for key in required:
+            if key not in self.value:
+                raise self.error(f"missing required key {key!r}", key=key)
+        return self
+
+    def items(self) -> Iterator[tuple[str, Node]]:
+        self.mapping()
+        for key, value in self.value.items():
+            yield key, Node(value, self.child_path(key), self.source)
+
+    def elements(self) -> Iterator[Node]:
+        if not isinstance(self.value, list):
+            raise self.error(f"found {_describe(self.value)}", expected="a list")
+        for i, value in enumerate(self.value):
+            yield Node(value, self.child_path(i), self.source)
+
+    def has(self, key: str) -> bool:
+        return isinstance(self.value, Mapping) and key in self.value
+
+    def get(self, key: str, default: Any = None) -> Node:
+        value = self.value.get(key, default) if isinstance(self.value, Mapping) else default
+        return Node(value, self.child_path(key), self.source)
+
+    # -- scalars ------------------------------------------------------------------------------
+
+    def string(self, *, pattern: re.Pattern[str] | None = None, expected: str = "a string") -> str:
+        if not isinstance(self.value, str) or (
+            pattern is not None and not pattern.match(self.value)
+        ):
+            raise self.error(f"found {_describe(self.value)}", expected=expected)
+        return self.value
+
+    def boolean(self) -> bool:
+        if not isinstance(self.value, bool):
+            raise self.error(f"found {_describe(self.value)}", expected="true or false")
+        return self.value
+
+    def number(self, *, low: float | None = None, high: float | None = None) -> float:
+        value = self.value
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if ok and low is not None and value < low:
+            ok = False
+        if ok and high is not None and value > high:
+            ok = False
+        if not ok:
+            bounds = f" in [{low}, {high}]" if low is not None and high is not None else ""
+            raise self.error(f"found {_describe(value)}", expected=f"a number{bounds}")
+        return float(value)
+
+    def integer(self, *, low: int | None = None) -> int:
+        value = self.value
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or (low is not None and value < low)
+        ):
+            more = f" ≥ {low}" if low is not None else ""
+            raise self.error(f"found {_describe(value)}", expected=f"an integer{more}")
+        return value
+
+    def duration(self) -> float:
+        return parse_duration(self.value, path=self.path, source=self.source)

@@ -1,0 +1,1 @@
+"""Offline gates: behavioural tests, regression suites, drift and safety scanners."""

@@ -1,0 +1,8 @@
+"""The SDK: local evaluation, session pins, and batched reporting of exposures and events."""
+
+from .buffer import Sink
+from .client import Client, ClientSettings
+from .pins import LruPinStore, PinRecord, PinStore
+from .sinks import JsonlSink
+
+__all__ = ["Client", "ClientSettings", "JsonlSink", "LruPinStore", "PinRecord", "PinStore", "Sink"]

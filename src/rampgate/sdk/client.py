@@ -1,0 +1,268 @@
+"""``rampgate.Client``: evaluate flags locally, record exposures and outcome events.
+
+Evaluation never touches the network and never raises into the host application. The client
+holds one immutable compiled :class:`~rampgate.domain.engine.Ruleset`; a reload compiles a new
+one and swaps the reference, which is atomic, so a concurrent evaluation sees either the old
+ruleset or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from rampgate.config import load_file
+from rampgate.domain.engine import Ruleset, compile_ruleset
+from rampgate.domain.model import Context, Evaluation, Flag, Reason
+from rampgate.errors import ClientClosedError, ConfigError
+
+from .buffer import EventBuffer, Sink
+from .failsafe import Failsafe
+from .pins import LruPinStore, PinRecord, PinStore
+from .watch import FileWatcher
+
+__all__ = ["Client", "ClientSettings"]
+
+_PINNABLE = (Reason.SPLIT, Reason.TARGETING_MATCH, Reason.DEFAULT)
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """Tuning for a client; the defaults suit a typical agent service."""
+
+    buffer_size: int = 100_000  # records held before the oldest are dropped
+    batch_size: int = 1_000  # records per sink call
+    flush_interval: float = 1.0  # seconds between background flushes
+    close_timeout: float = 5.0  # how long close() may spend flushing
+    pin_capacity: int = 100_000  # sessions the in-process pin store remembers
+    watch_interval: float = 1.0  # seconds between file checks with watch=True
+
+
+class Client:
+    """Evaluates flags for contexts and records what it served and what happened."""
+
+    def __init__(
+        self,
+        ruleset: Ruleset,
+        *,
+        sink: Sink | None = None,
+        settings: ClientSettings | None = None,
+        pin_store: PinStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings or ClientSettings()
+        self._ruleset = ruleset
+        self._clock = clock
+        self._pins: PinStore = pin_store or LruPinStore(self.settings.pin_capacity)
+        self._failsafe = Failsafe()
+        self._events = EventBuffer(
+            sink,
+            environment=ruleset.environment,
+            capacity=self.settings.buffer_size,
+            batch_size=self.settings.batch_size,
+            flush_interval=self.settings.flush_interval,
+            on_error=lambda what, exc: self._failsafe.record("sink_error", what, exc),
+        )
+        self._closed = False
+        self._watcher: FileWatcher | None = None
+        self._reload_lock = threading.Lock()
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_flags(
+        cls,
+        flags: Iterable[Flag],
+        *,
+        environment: str = "default",
+        saved_groups: Mapping[str, list[Any]] | None = None,
+        **kwargs: Any,
+    ) -> Client:
+        """A client over flags built in code (raises ``ConfigError`` for a bad flag)."""
+        return cls(compile_ruleset(environment, flags, saved_groups=saved_groups), **kwargs)
+
+    @classmethod
+    def from_file(
+        cls, path: str | Path, *, environment: str, watch: bool = False, **kwargs: Any
+    ) -> Client:
+        """A client over a ``rampgate.yaml`` file; ``watch=True`` reloads it when it changes.
+
+        A bad file raises ``ConfigError`` here, at start-up. A bad edit while watching keeps the
+        last good flags, and is logged and counted.
+        """
+        client = cls(_compile_file(path, environment), **kwargs)
+        if watch:
+            client._watcher = FileWatcher(
+                Path(path),
+                lambda: client._reload_file(path, environment),
+                interval=client.settings.watch_interval,
+            )
+        return client
+
+    def _reload_file(self, path: str | Path, environment: str) -> None:
+        try:
+            ruleset = _compile_file(path, environment)
+        except ConfigError as exc:
+            self._failsafe.record("reload_error", str(path), message=str(exc))
+            return
+        self.swap(ruleset)
+
+    def swap(self, ruleset: Ruleset) -> None:
+        """Serve ``ruleset`` from now on; sessions pinned to a now-killed flag lose their pins."""
+        with self._reload_lock:
+            for key, compiled in ruleset.flags.items():
+                if compiled.killed and compiled.pin_session:
+                    self._pins.clear_flag(key)
+            self._ruleset = ruleset
+
+    @property
+    def ruleset(self) -> Ruleset:
+        return self._ruleset
+
+    # -- the hot path ---------------------------------------------------------------------------
+
+    def evaluate(
+        self, flag: str, context: Context, *, default: Any = _MISSING, expose: bool = True
+    ) -> Evaluation:
+        """Evaluate ``flag`` for ``context``; never raises.
+
+        An unknown flag gives ``default`` (``None`` if not given) with reason ``ERROR``; a bad
+        context or an internal failure gives the flag's safe default with reason ``ERROR``.
+        """
+        try:
+            compiled = self._ruleset.flags.get(flag)
+            if compiled is None:
+                return self._unknown(flag, default)
+            if compiled.pin_session and context.session_id is not None and not compiled.killed:
+                result = self._evaluate_pinned(compiled, context)
+            else:
+                result = compiled.evaluate(context.merged)
+            if expose:
+                events = self._events
+                events.append(
+                    (
+                        "exposure",
+                        time.time_ns(),
+                        events.next_sequence(),
+                        result,
+                        context,
+                        None,
+                        None,
+                    )
+                )
+            return result
+        except Exception as exc:  # fail open: see rampgate.sdk.failsafe
+            return self._failed(flag, exc)
+
+    def _evaluate_pinned(self, compiled: Any, context: Context) -> Evaluation:
+        session = context.session_id
+        now = self._clock()
+        record = self._pins.get(compiled.key, session, now)
+        if record is not None and record.generation == compiled.pin_generation:
+            pinned: Evaluation | None = compiled.pinned(record.variant)
+            if pinned is not None:
+                return pinned
+        result: Evaluation = compiled.evaluate(context.merged)
+        if result.reason in _PINNABLE and result.variant is not None:
+            self._pins.put(
+                compiled.key,
+                session,
+                PinRecord(result.variant, compiled.pin_generation, now + compiled.pin_ttl),
+            )
+        return result
+
+    def _unknown(self, flag: str, default: Any) -> Evaluation:
+        self._failsafe.record("unknown_flag", flag, message=f"flag {flag!r} is not defined")
+        value = None if default is _MISSING else default
+        return Evaluation(flag, None, value, Reason.ERROR, None, 0, "unknown flag")
+
+    def _failed(self, flag: str, exc: Exception) -> Evaluation:
+        try:
+            self._failsafe.record("evaluation_error", str(flag), exc)
+            compiled = self._ruleset.flags.get(flag) if isinstance(flag, str) else None
+            if compiled is not None:
+                return compiled.error
+        except Exception:  # even the fallback must not raise into the caller
+            pass
+        return Evaluation(str(flag), None, None, Reason.ERROR, None, 0, "evaluation failed")
+
+    def track(
+        self,
+        event: str,
+        context: Context,
+        *,
+        value: float = 1.0,
+        properties: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record an outcome (``resolved``, ``escalated``, ``latency_ms``…) for the context."""
+        try:
+            if not isinstance(event, str) or not event:
+                raise TypeError(f"event name must be a non-empty string, not {event!r}")
+            if not isinstance(context, Context):
+                raise TypeError(f"context must be a rampgate.Context, not {type(context).__name__}")
+            number = float(value)
+            events = self._events
+            events.append(
+                (
+                    "event",
+                    time.time_ns(),
+                    events.next_sequence(),
+                    event,
+                    context,
+                    number,
+                    properties,
+                )
+            )
+        except Exception as exc:  # fail open: a broken track() call must not break the request
+            self._failsafe.record("track_error", str(event), exc)
+
+    # -- lifecycle and introspection ------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Send buffered records now (blocking up to ``timeout`` seconds)."""
+        self._events.flush(None if timeout is None else time.monotonic() + timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop watching, flush buffered records (within ``timeout``) and release the sink."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.stop()
+        self._events.close(self.settings.close_timeout if timeout is None else timeout)
+
+    def stats(self) -> dict[str, int]:
+        """Counters: failures by kind, records sent, failed and dropped, records buffered."""
+        return {
+            **self._failsafe.counts(),
+            "events_sent": self._events.sent,
+            "events_failed": self._events.failed,
+            "events_dropped": self._events.dropped,
+            "events_buffered": len(self._events),
+        }
+
+    def __enter__(self) -> Client:
+        if self._closed:
+            raise ClientClosedError("this client has been closed")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _compile_file(path: str | Path, environment: str) -> Ruleset:
+    config = load_file(path)
+    return compile_ruleset(
+        environment, config.flags_for(environment), saved_groups=config.saved_groups
+    )
