@@ -33,7 +33,7 @@ def _load() -> dict[str, Any] | None:
     return data
 
 
-def cases(category: str) -> list[Any]:
+def cases(category: str, *, named: bool = True) -> list[Any]:
     """Parameters for one category: each case as a ``pytest.param`` with its name as the id.
 
     A missing file yields one placeholder parameter whose test calls :func:`require`, so the
@@ -45,7 +45,8 @@ def cases(category: str) -> list[Any]:
     out = []
     seen: dict[str, int] = {}
     for case in data[category]:
-        name = str(case[0]) if isinstance(case[0], str) else json.dumps(case[0])
+        # Unnamed categories (hash, getEqualWeights) are identified by their inputs.
+        name = str(case[0]) if named else json.dumps(case[:-1], ensure_ascii=False)
         # Some categories repeat a case name; pytest ids must be unique.
         seen[name] = seen.get(name, 0) + 1
         ident = name if seen[name] == 1 else f"{name}#{seen[name]}"

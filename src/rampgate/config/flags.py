@@ -189,7 +189,7 @@ def _rules(
     return rules
 
 
-def _check_schema(node: Node, schema: Mapping[str, Any], variants: Mapping[str, Any]) -> None:
+def _check_schema(node: Node, schema: dict[str, Any], variants: Mapping[str, Any]) -> None:
     try:
         validator_cls = jsonschema.validators.validator_for(
             schema, default=jsonschema.Draft202012Validator
@@ -232,7 +232,7 @@ def parse_flag(
         raise node.get("default").error(
             f"{default!r} is not a variant", expected="one of " + ", ".join(map(repr, variants))
         )
-    schema = node.get("schema").mapping().value if node.has("schema") else None
+    schema = dict(node.get("schema").mapping().value) if node.has("schema") else None
     if schema is not None:
         _check_schema(node, schema, variants)
     pin = node.get("pin", "none").string(expected="'session' or 'none'")

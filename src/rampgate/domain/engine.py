@@ -116,6 +116,20 @@ def _portion_step(flag: Flag, portion: Portion, result: Evaluation) -> Step:
     return step
 
 
+def _constant(result: Evaluation) -> Step:
+    def step(attrs: Attrs, stack: Stack) -> Evaluation | None:
+        return result
+
+    return step
+
+
+def _constant(result: Evaluation) -> Step:
+    def step(attrs: Attrs, stack: Stack) -> Evaluation | None:
+        return result
+
+    return step
+
+
 def _guard(pred: Callable[[Attrs], bool], inner: Step) -> Step:
     def step(attrs: Attrs, stack: Stack) -> Evaluation | None:
         return inner(attrs, stack) if pred(attrs) else None
@@ -254,11 +268,7 @@ def _rule_step(
         name = rule.serve if rule.serve is not None else flag.default
         reason = Reason.SPLIT if rule.portion is not None else Reason.TARGETING_MATCH
         ev = Evaluation(flag.key, name, freeze(flag.variants[name]), reason, rule.id, flag.version)
-        step = (
-            _portion_step(flag, rule.portion, ev)
-            if rule.portion is not None
-            else (lambda a, s, ev=ev: ev)
-        )
+        step = _portion_step(flag, rule.portion, ev) if rule.portion is not None else _constant(ev)
     if rule.prerequisites:
         step = _prereq_guard(
             _prereq_checks(rule.prerequisites, groups, f"{path}.prerequisites"), lookup, step, flag

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from rampgate.config import load_file
-from rampgate.domain.engine import Ruleset, compile_ruleset
+from rampgate.domain.engine import CompiledFlag, Ruleset, compile_ruleset
 from rampgate.domain.model import Context, Evaluation, Flag, Reason
 from rampgate.errors import ClientClosedError, ConfigError
 
@@ -81,7 +81,7 @@ class Client:
         flags: Iterable[Flag],
         *,
         environment: str = "default",
-        saved_groups: Mapping[str, list[Any]] | None = None,
+        saved_groups: Mapping[str, Sequence[Any]] | None = None,
         **kwargs: Any,
     ) -> Client:
         """A client over flags built in code (raises ``ConfigError`` for a bad flag)."""
@@ -139,8 +139,9 @@ class Client:
             compiled = self._ruleset.flags.get(flag)
             if compiled is None:
                 return self._unknown(flag, default)
-            if compiled.pin_session and context.session_id is not None and not compiled.killed:
-                result = self._evaluate_pinned(compiled, context)
+            session = context.session_id
+            if compiled.pin_session and session is not None and not compiled.killed:
+                result = self._evaluate_pinned(compiled, session, context)
             else:
                 result = compiled.evaluate(context.merged)
             if expose:
@@ -160,15 +161,16 @@ class Client:
         except Exception as exc:  # fail open: see rampgate.sdk.failsafe
             return self._failed(flag, exc)
 
-    def _evaluate_pinned(self, compiled: Any, context: Context) -> Evaluation:
-        session = context.session_id
+    def _evaluate_pinned(
+        self, compiled: CompiledFlag, session: str, context: Context
+    ) -> Evaluation:
         now = self._clock()
         record = self._pins.get(compiled.key, session, now)
         if record is not None and record.generation == compiled.pin_generation:
-            pinned: Evaluation | None = compiled.pinned(record.variant)
+            pinned = compiled.pinned(record.variant)
             if pinned is not None:
                 return pinned
-        result: Evaluation = compiled.evaluate(context.merged)
+        result = compiled.evaluate(context.merged)
         if result.reason in _PINNABLE and result.variant is not None:
             self._pins.put(
                 compiled.key,
