@@ -123,13 +123,6 @@ def _constant(result: Evaluation) -> Step:
     return step
 
 
-def _constant(result: Evaluation) -> Step:
-    def step(attrs: Attrs, stack: Stack) -> Evaluation | None:
-        return result
-
-    return step
-
-
 def _guard(pred: Callable[[Attrs], bool], inner: Step) -> Step:
     def step(attrs: Attrs, stack: Stack) -> Evaluation | None:
         return inner(attrs, stack) if pred(attrs) else None
