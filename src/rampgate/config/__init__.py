@@ -5,6 +5,7 @@ jsonschema), and the SDK, store, server and CLI import it. Errors name the file,
 what was expected.
 """
 
+from .codec import flag_from_document, flag_to_document
 from .flags import FlagDefinition, parse_flag
 from .loader import Config, load_file, load_mapping, load_text
 from .reader import parse_duration
@@ -12,6 +13,8 @@ from .reader import parse_duration
 __all__ = [
     "Config",
     "FlagDefinition",
+    "flag_from_document",
+    "flag_to_document",
     "load_file",
     "load_mapping",
     "load_text",

@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import jsonschema
-from rampgate.domain.conditions import compile_condition
 
+from rampgate.domain.conditions import compile_condition
 from rampgate.domain.model import (
     DEFAULT_PIN_TTL_SECONDS,
     Flag,

@@ -1,0 +1,125 @@
+"""Flags to documents and back: the one JSON shape used by files, the API and the SDK wire.
+
+``flag_to_document`` writes a flag in the same shape a ``rampgate.yaml`` uses (``when``,
+``serve``, ``split``…), so what the server stores and sends is what a person would write, and
+``flag_from_document`` reads it back through the same checked parser — one format, one set of
+error messages. The wire adds ``version``, ``killed`` and ``pin_generation``, which files never
+set by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from rampgate.domain.frozen import thaw
+from rampgate.domain.model import (
+    DEFAULT_PIN_TTL_SECONDS,
+    Flag,
+    Pin,
+    Portion,
+    Prerequisite,
+    Rule,
+    Split,
+)
+
+from .flags import parse_flag
+from .reader import Node
+
+__all__ = ["flag_from_document", "flag_to_document"]
+
+WIRE_KEYS = ("version", "pin_generation")
+
+
+def _split(split: Split) -> dict[str, Any]:
+    out: dict[str, Any] = {"unit": split.unit, "weights": dict(split.weights)}
+    if split.coverage != 1.0:
+        out["coverage"] = split.coverage
+    if split.fallback_unit is not None:
+        out["fallback_unit"] = split.fallback_unit
+    if split.namespace is not None:
+        ns = split.namespace
+        out["namespace"] = {"id": ns.id, "range": [ns.start, ns.end]}
+    if split.seed is not None:
+        out["seed"] = split.seed
+    if split.hash_version != 2:
+        out["hash_version"] = split.hash_version
+    return out
+
+
+def _portion(portion: Portion) -> dict[str, Any]:
+    out: dict[str, Any] = {"coverage": portion.coverage, "unit": portion.unit}
+    if portion.fallback_unit is not None:
+        out["fallback_unit"] = portion.fallback_unit
+    if portion.seed is not None:
+        out["seed"] = portion.seed
+    if portion.hash_version != 2:
+        out["hash_version"] = portion.hash_version
+    return out
+
+
+def _prereqs(prereqs: Sequence[Prerequisite]) -> list[dict[str, Any]]:
+    return [{"flag": p.flag, "when": thaw(p.condition)} for p in prereqs]
+
+
+def _rule(rule: Rule) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": rule.id}
+    if rule.condition:
+        out["when"] = thaw(rule.condition)
+    if rule.serve is not None:
+        out["serve"] = rule.serve
+    if rule.portion is not None:
+        out["portion"] = _portion(rule.portion)
+    if rule.split is not None:
+        out["split"] = _split(rule.split)
+    if rule.prerequisites:
+        out["prerequisites"] = _prereqs(rule.prerequisites)
+    return out
+
+
+def flag_to_document(flag: Flag, *, wire: bool = True) -> dict[str, Any]:
+    """The flag as a JSON-ready document (with ``version``/``pin_generation`` when ``wire``)."""
+    doc: dict[str, Any] = {
+        "description": flag.description,
+        "variants": thaw(dict(flag.variants)),
+        "default": flag.default,
+        "rules": [_rule(r) for r in flag.rules],
+    }
+    if flag.schema is not None:
+        doc["schema"] = thaw(flag.schema)
+    if flag.salt is not None:
+        doc["salt"] = flag.salt
+    if flag.killed:
+        doc["killed"] = True
+    if flag.pin is Pin.SESSION:
+        doc["pin"] = "session"
+    if flag.pin_ttl != DEFAULT_PIN_TTL_SECONDS:
+        doc["pin_ttl"] = flag.pin_ttl
+    if flag.prerequisites:
+        doc["prerequisites"] = _prereqs(flag.prerequisites)
+    if wire:
+        doc["version"] = flag.version
+        if flag.pin_generation:
+            doc["pin_generation"] = flag.pin_generation
+    return doc
+
+
+def flag_from_document(
+    key: str,
+    document: Mapping[str, Any],
+    *,
+    source: str = "<api>",
+    path: str = "",
+    saved_groups: Mapping[str, Sequence[Any]] | None = None,
+) -> Flag:
+    """Parse a flag document (raises ``ConfigError`` naming the field and the fix)."""
+    node = Node(document, path or f"flags.{key}", source)
+    node.mapping()
+    body = {k: v for k, v in document.items() if k not in WIRE_KEYS}
+    flag = parse_flag(
+        key, Node(body, node.path, source), environments=(), groups=saved_groups or {}
+    ).base
+    version = node.get("version", flag.version).integer(low=1)
+    generation = node.get("pin_generation", 0).integer(low=0)
+    return replace(flag, version=version, pin_generation=generation)
