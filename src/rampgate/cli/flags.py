@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -13,10 +13,10 @@ from rampgate.domain.frozen import thaw
 from rampgate.domain.model import Context
 from rampgate.errors import ConfigError
 
-from .options import ENV, FILE, JSON, console, fail, load_or_exit, parse_attr
+from .options import Env, File, Json, console, fail, load_or_exit, parse_attr
 
 
-def validate(file: Path = FILE, as_json: bool = JSON) -> None:
+def validate(file: File, as_json: Json = False) -> None:
     """Check a config file: syntax, unknown keys, conditions, schemas, references.
 
     Exits 1 with the file, path and expected value of the first problem.
@@ -39,13 +39,19 @@ def validate(file: Path = FILE, as_json: bool = JSON) -> None:
 
 
 def evaluate(
-    file: Path = FILE,
-    flag: str = typer.Argument(..., help="Flag key."),
-    env: str = ENV,
-    user: str | None = typer.Option(None, "--user", "-u", help="user_id of the context."),
-    session: str | None = typer.Option(None, "--session", "-s", help="session_id of the context."),
-    attr: list[str] = typer.Option([], "--attr", "-a", help="Attribute KEY=VALUE (repeatable)."),
-    as_json: bool = JSON,
+    file: File,
+    flag: Annotated[str, typer.Argument(help="Flag key.")],
+    env: Env = "prod",
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="user_id of the context.")
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option("--session", "-s", help="session_id of the context.")
+    ] = None,
+    attr: Annotated[
+        list[str] | None, typer.Option("--attr", "-a", help="Attribute KEY=VALUE (repeatable).")
+    ] = None,
+    as_json: Json = False,
 ) -> None:
     """Evaluate FLAG for one context: variant, value, reason and rule."""
     config = load_or_exit(file)
@@ -55,7 +61,9 @@ def evaluate(
         fail(str(exc))
     if flag not in ruleset.flags:
         fail(f"flag {flag!r} is not defined in {file} (flags: {', '.join(ruleset.flags)})")
-    ctx = Context(user_id=user, session_id=session, attributes=dict(parse_attr(a) for a in attr))
+    ctx = Context(
+        user_id=user, session_id=session, attributes=dict(parse_attr(a) for a in attr or [])
+    )
     result = ruleset.flags[flag].evaluate(ctx.merged)
     out = {
         "flag": result.flag,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,9 +15,9 @@ from rampgate.errors import ConfigError
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
-FILE = typer.Argument(..., exists=False, dir_okay=False, help="Path to a rampgate.yaml file.")
-ENV = typer.Option("prod", "--env", "-e", help="Environment whose flag states to use.")
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+File = Annotated[Path, typer.Argument(dir_okay=False, help="Path to a rampgate.yaml file.")]
+Env = Annotated[str, typer.Option("--env", "-e", help="Environment whose flag states to use.")]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON, not a table.")]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -13,6 +13,7 @@ import math
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.panel import Panel
@@ -22,7 +23,7 @@ from rampgate.domain.engine import compile_ruleset
 from rampgate.domain.model import Context, Flag, Rule, Split
 from rampgate.sdk import Client, JsonlSink
 
-from .options import console, fail, load_or_exit
+from .options import Env, console, fail, load_or_exit
 
 DEFAULT_FILE = Path("examples/rampgate.yaml")
 PERSONAS = [
@@ -61,11 +62,12 @@ def _split_table(client: Client, flag: str, users: int) -> None:
 
 
 def _with_weight(flag: Flag, rule_id: str, weights: dict[str, float]) -> Flag:
-    rules = []
-    for rule in flag.rules:
-        if rule.id == rule_id and rule.split is not None:
-            rule = dataclasses.replace(rule, split=dataclasses.replace(rule.split, weights=weights))
-        rules.append(rule)
+    rules = [
+        dataclasses.replace(r, split=dataclasses.replace(r.split, weights=weights))
+        if r.id == rule_id and r.split is not None
+        else r
+        for r in flag.rules
+    ]
     return dataclasses.replace(flag, rules=tuple(rules), version=flag.version + 1)
 
 
@@ -131,9 +133,11 @@ def _ramp(flags: list[Flag], env: str, key: str, users: int) -> None:
 
 
 def tour(
-    file: Path = typer.Argument(DEFAULT_FILE, help="Config to tour."),
-    env: str = typer.Option("prod", "--env", "-e", help="Environment to tour."),
-    users: int = typer.Option(10_000, "--users", help="Simulated users for the split tables."),
+    file: Annotated[Path, typer.Argument(help="Config to tour.")] = DEFAULT_FILE,
+    env: Env = "prod",
+    users: Annotated[
+        int, typer.Option("--users", help="Simulated users per split table.")
+    ] = 10_000,
 ) -> None:
     """A short tour of a config: who gets which agent config, splits, ramps, pins, kill switch."""
     config = load_or_exit(file)
