@@ -16,6 +16,9 @@ human can act on them: loading a config, the CLI, the API.
 
 from __future__ import annotations
 
+import copy
+from typing import Self
+
 __all__ = [
     "ClientClosedError",
     "ConditionError",
@@ -45,11 +48,19 @@ class ConfigError(RampgateError):
         self.source = source
         self.expected = expected
         self.reason = message
-        where = ": ".join(part for part in (source, path) if part)
-        text = f"{where}: {message}" if where else message
-        if expected:
-            text = f"{text} (expected {expected})"
-        super().__init__(text)
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = ": ".join(part for part in (self.source, self.path) if part)
+        text = f"{where}: {self.reason}" if where else self.reason
+        return f"{text} (expected {self.expected})" if self.expected else text
+
+    def with_source(self, source: str) -> Self:
+        """The same error, located in ``source`` (a file name, ``<api>``…)."""
+        located = copy.copy(self)
+        located.source = source
+        located.args = (located._format(),)
+        return located
 
 
 class ConditionError(ConfigError):

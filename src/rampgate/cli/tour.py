@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from rampgate.domain.engine import compile_ruleset
-from rampgate.domain.model import Context, Flag, Rule, Split
+from rampgate.domain.model import Context, Flag, Pin, Rule, Split
 from rampgate.sdk import Client, JsonlSink
 
 from .options import Env, console, fail, load_or_exit
@@ -29,9 +29,10 @@ DEFAULT_FILE = Path("examples/rampgate.yaml")
 PERSONAS = [
     ("staff", Context(user_id="u-staff", attributes={"email": "ana@example.com", "country": "DE"})),
     ("design partner", Context(user_id="u-acme", attributes={"tenant": "acme", "country": "FR"})),
-    ("enterprise", Context(user_id="u-ent-7", attributes={"plan": "enterprise", "country": "JP"})),
-    ("US customer", Context(user_id="u-1234", attributes={"plan": "pro", "country": "US"})),
-    ("other", Context(user_id="u-5678", attributes={"plan": "free", "country": "BR"})),
+    ("enterprise", Context(user_id="u-6", attributes={"plan": "enterprise", "country": "JP"})),
+    ("US customer", Context(user_id="u-5", attributes={"plan": "pro", "country": "US"})),
+    ("in the canary", Context(user_id="u-71", attributes={"plan": "free", "country": "BR"})),
+    ("anyone else", Context(user_id="u-5678", attributes={"plan": "free", "country": "BR"})),
 ]
 
 
@@ -72,8 +73,11 @@ def _with_weight(flag: Flag, rule_id: str, weights: dict[str, float]) -> Flag:
 
 
 def _canary_rule(flag: Flag) -> tuple[Rule, Split] | None:
+    """A canary: an unconditional two-way split on a flag that pins sessions."""
+    if flag.pin is not Pin.SESSION:
+        return None
     for rule in flag.rules:
-        if rule.split is not None and len(rule.split.weights) == 2:
+        if rule.split is not None and len(rule.split.weights) == 2 and not rule.condition:
             return rule, rule.split
     return None
 

@@ -72,9 +72,7 @@ def _condition(node: Node, groups: Mapping[str, Sequence[Any]]) -> Mapping[str, 
     try:
         compile_condition(node.value, saved_groups=groups, path=node.path)
     except ConfigError as exc:
-        raise ConfigError(
-            exc.reason, path=exc.path, source=node.source, expected=exc.expected
-        ) from exc
+        raise exc.with_source(node.source) from None
     return dict(node.value)
 
 

@@ -104,7 +104,7 @@ class EventBuffer:
             self._max_seq = max(self._max_seq, *(raw[2] for raw in batch))
         return batch
 
-    def _send(self, batch: list[RawRecord]) -> bool:
+    def _send(self, batch: list[RawRecord], deadline: float | None) -> bool:
         if not batch or self._sink is None:
             return True
         records = [to_record(raw, self._ids, self._environment) for raw in batch]
@@ -115,7 +115,8 @@ class EventBuffer:
             except Exception as exc:  # the sink is user-replaceable; any failure means "retry"
                 if self._on_error is not None:
                     self._on_error("event sink failed", exc)
-                if attempt == self._max_retries or self._stopping:
+                out_of_time = deadline is not None and time.monotonic() + delay >= deadline
+                if attempt == self._max_retries or out_of_time:
                     self.failed += len(records)
                     return False
                 time.sleep(delay)
@@ -129,7 +130,7 @@ class EventBuffer:
         """Send everything buffered now (until ``deadline``, a ``time.monotonic()`` value)."""
         with self._lock:
             while self._queue and (deadline is None or time.monotonic() < deadline):
-                self._send(self._take())
+                self._send(self._take(), deadline)
 
     def _run(self) -> None:
         while not self._stopping:

@@ -1,0 +1,1 @@
+"""Benchmarks: each module runs with ``uv run --frozen python -m benchmarks.<name>``."""

@@ -1,0 +1,361 @@
+"""Guardrail verdicts: has the candidate made a metric worse, and by how much at most?
+
+Harm is signed so that positive is worse: ``treatment - control`` for a metric where lower is
+better, ``control - treatment`` where higher is better (divided by the control mean for a relative
+margin). With always-valid one-sided ``1 - alpha`` bounds ``[low, high]`` on the harm:
+
+- ``FAIL`` when ``low > tolerance``: a regression is established. At ``tolerance = 0`` these are the
+  safe-rollout semantics of LaunchDarkly and GrowthBook. ``FAIL`` wins over ``PASS``: a harm
+  established to be small is still an established harm unless a tolerance allows it.
+- ``PASS`` when ``high < margin``: non-inferiority (the harm is below the margin).
+- ``INCONCLUSIVE`` otherwise; ``NODATA`` / ``ERROR`` when it cannot be measured (see
+  :func:`verdict_for_reason`).
+
+Each bound is one-sided at ``alpha``, valid at every look at once, so checking at every checkpoint
+keeps the chance of a false ``FAIL`` under ``alpha`` (and of a false ``PASS`` too). Guardrails are
+not corrected for multiplicity; see ``docs/statistics.md`` (Schultzberg, Ankargren & Frånberg 2024,
+"Risk-aware product decisions in A/B tests with multiple metrics").
+
+Methods: means, proportions and ratios use the one-sided normal mixture (asymptotic confidence
+sequences); quantile sketches and thresholds on a rate use exact beta-binomial mixtures. When
+neither arm of a proportion varies yet (no events in either), or a relative margin meets a control
+rate of zero, the per-arm exact rate bounds are combined instead, so a long run without events can
+still pass and events against a silent control can still fail.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .aggregates import ArmSummary, ProportionStats, SupportsSummary
+from .effect import Difference, difference
+from .mixture import one_sided_radius
+from .quantiles import QuantileSketch, _bounds, combine
+from .rates import rate_bound
+from .reasons import ReasonCode
+from .sequential import DEFAULT_TUNING, mixture_scale
+from .verdict import Verdict
+
+__all__ = ["Guardrail", "GuardrailResult", "Threshold", "verdict_for_reason"]
+
+_REASON_VERDICTS: dict[ReasonCode, Verdict] = {
+    ReasonCode.EMPTY_ARM: Verdict.NODATA,
+    ReasonCode.TOO_FEW_UNITS: Verdict.NODATA,
+    ReasonCode.ZERO_VARIANCE: Verdict.NODATA,
+    ReasonCode.ZERO_DENOMINATOR: Verdict.NODATA,
+    ReasonCode.UNCERTAIN_BASELINE: Verdict.INCONCLUSIVE,
+    ReasonCode.ZERO_BASELINE: Verdict.ERROR,
+    ReasonCode.NEGATIVE_BASELINE: Verdict.ERROR,
+    ReasonCode.INVALID_AGGREGATE: Verdict.ERROR,
+    ReasonCode.LAYOUT_MISMATCH: Verdict.ERROR,
+    ReasonCode.NO_QUANTILE: Verdict.ERROR,
+}
+
+
+def verdict_for_reason(reason: ReasonCode) -> Verdict:
+    """Not enough data yet is ``NODATA``; input that can never be measured is ``ERROR``."""
+    return _REASON_VERDICTS[reason]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailResult:
+    """A guardrail's verdict and the evidence behind it, ready for a snapshot.
+
+    ``harm`` is the point estimate and ``harm_low``/``harm_high`` its one-sided always-valid
+    bounds (each at ``alpha``), in the units of the margin (absolute, or a fraction of control).
+    """
+
+    verdict: Verdict
+    harm: float
+    harm_low: float
+    harm_high: float
+    margin: float
+    tolerance: float
+    relative: bool
+    alpha: float
+    method: str
+    n_control: int
+    n_treatment: int
+    reason: ReasonCode | None = None
+
+
+def _decide(low: float, high: float, margin: float, tolerance: float) -> Verdict:
+    if low > tolerance:
+        return Verdict.FAIL
+    if high < margin:
+        return Verdict.PASS
+    return Verdict.INCONCLUSIVE
+
+
+def _check(alpha: float, tuning: float, quantile: float | None) -> None:
+    if not 0.0 < alpha < 0.5:
+        raise ValueError(f"alpha must lie in (0, 0.5), got {alpha!r}")
+    if not tuning > 0:
+        raise ValueError(f"tuning must be positive, got {tuning!r}")
+    if quantile is not None and not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must lie in (0, 1), got {quantile!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrail:
+    """A non-inferiority guardrail of the candidate (treatment) against the stable arm (control).
+
+    ``margin`` is the largest harm that is acceptable (a fraction of the control mean when
+    ``relative``); ``tolerance`` (``0 ≤ tolerance < margin``) the harm that may be established
+    without failing. ``quantile`` is required when the arms are :class:`QuantileSketch` values.
+    """
+
+    margin: float
+    higher_is_better: bool = False
+    relative: bool = False
+    tolerance: float = 0.0
+    alpha: float = 0.05
+    tuning: float = DEFAULT_TUNING
+    quantile: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.margin) and self.margin > 0):
+            raise ValueError(f"margin must be positive, got {self.margin!r}")
+        if not 0.0 <= self.tolerance < self.margin:
+            raise ValueError("tolerance must satisfy 0 <= tolerance < margin")
+        _check(self.alpha, self.tuning, self.quantile)
+
+    def _result(
+        self,
+        harm: float,
+        low: float,
+        high: float,
+        *,
+        n: tuple[int, int],
+        method: str,
+        reason: ReasonCode | None = None,
+    ) -> GuardrailResult:
+        verdict = (
+            verdict_for_reason(reason)
+            if reason is not None
+            else _decide(low, high, self.margin, self.tolerance)
+        )
+        return GuardrailResult(
+            verdict,
+            harm,
+            low,
+            high,
+            self.margin,
+            self.tolerance,
+            self.relative,
+            self.alpha,
+            method,
+            n[0],
+            n[1],
+            reason,
+        )
+
+    def _oriented(self, estimate: float, low: float, high: float) -> tuple[float, float, float]:
+        """Bounds on ``treatment - control`` turned into bounds on harm."""
+        if self.higher_is_better:
+            return -estimate, -high, -low
+        return estimate, low, high
+
+    def evaluate(
+        self,
+        control: SupportsSummary | QuantileSketch,
+        treatment: SupportsSummary | QuantileSketch,
+    ) -> GuardrailResult:
+        """The verdict for one look at the two arms' aggregates."""
+        if isinstance(control, QuantileSketch) or isinstance(treatment, QuantileSketch):
+            return self._quantiles(control, treatment)
+        summary_c, summary_t = control.summary(), treatment.summary()
+        n = (summary_c.n, summary_t.n)
+        if isinstance(control, ProportionStats) and isinstance(treatment, ProportionStats):
+            silent = summary_c.variance <= 0 and summary_t.variance <= 0
+            if (
+                summary_c.reason is None
+                and summary_t.reason is None
+                and min(n) >= 2
+                and (silent or (self.relative and control.successes == 0))
+            ):
+                return self._exact_rates(control, treatment)
+        diff = difference(summary_c, summary_t, relative=self.relative)
+        if not isinstance(diff, Difference):
+            reason, estimate = diff
+            harm = -estimate if self.higher_is_better else estimate
+            return self._result(
+                harm, -math.inf, math.inf, n=n, method="normal-mixture", reason=reason
+            )
+        a = mixture_scale(n[0] + n[1], self.alpha, self.tuning, one_sided=True)
+        radius = one_sided_radius(a, self.alpha)
+        if self.relative:
+            reason = self._baseline_reason(summary_c, radius)
+            if reason is not None:
+                harm, _, _ = self._oriented(diff.estimate, 0.0, 0.0)
+                return self._result(
+                    harm, -math.inf, math.inf, n=n, method="normal-mixture", reason=reason
+                )
+        width = radius * diff.se
+        harm, low, high = self._oriented(
+            diff.estimate, diff.estimate - width, diff.estimate + width
+        )
+        return self._result(harm, low, high, n=n, method="normal-mixture")
+
+    @staticmethod
+    def _baseline_reason(control: ArmSummary, radius: float) -> ReasonCode | None:
+        """A relative harm needs a control mean known to be positive.
+
+        Until the control mean's own bound excludes zero, the delta-method interval for the lift
+        is meaningless — and not monotone in the treatment mean — so the verdict waits.
+        """
+        base = control.unadjusted_mean
+        if base < 0:
+            return ReasonCode.NEGATIVE_BASELINE
+        if radius * math.sqrt(max(control.variance, 0.0) / control.n) >= base:
+            return ReasonCode.UNCERTAIN_BASELINE
+        return None
+
+    def _exact_rates(self, control: ProportionStats, treatment: ProportionStats) -> GuardrailResult:
+        # Two arms, each bound used once per side: alpha/2 per arm keeps each side at alpha.
+        side = self.alpha / 2.0
+
+        def bounds(arm: ProportionStats) -> tuple[float, float]:
+            return (
+                rate_bound(arm.successes, arm.n, alpha=side, tuning=self.tuning, upper=False),
+                rate_bound(arm.successes, arm.n, alpha=side, tuning=self.tuning, upper=True),
+            )
+
+        low, high = combine(bounds(control), bounds(treatment), relative=self.relative)
+        estimate = (
+            _lift(control.mean, treatment.mean)
+            if self.relative
+            else (treatment.mean - control.mean)
+        )
+        harm, low, high = self._oriented(estimate, low, high)
+        return self._result(harm, low, high, n=(control.n, treatment.n), method="beta-binomial")
+
+    def _quantiles(self, control: object, treatment: object) -> GuardrailResult:
+        method = "beta-binomial-quantile"
+        if not (isinstance(control, QuantileSketch) and isinstance(treatment, QuantileSketch)):
+            return self._result(
+                math.nan, -math.inf, math.inf, n=(0, 0), method=method, reason=_MISMATCH
+            )
+        n = (control.n, treatment.n)
+        if self.quantile is None:
+            return self._result(
+                math.nan, -math.inf, math.inf, n=n, method=method, reason=ReasonCode.NO_QUANTILE
+            )
+        if control.layout != treatment.layout:
+            return self._result(math.nan, -math.inf, math.inf, n=n, method=method, reason=_MISMATCH)
+        if min(n) == 0:
+            return self._result(
+                math.nan, -math.inf, math.inf, n=n, method=method, reason=ReasonCode.EMPTY_ARM
+            )
+        q = self.quantile
+        # Two arms, each bound used once per side: alpha/2 per arm keeps each side at alpha.
+        c = _bounds(control, q, self.alpha / 2.0, self.tuning)
+        t = _bounds(treatment, q, self.alpha / 2.0, self.tuning)
+        low, high = combine(c, t, relative=self.relative)
+        c_est, t_est = control.estimate(q), treatment.estimate(q)
+        estimate = _lift(c_est, t_est) if self.relative else t_est - c_est
+        harm, low, high = self._oriented(estimate, low, high)
+        return self._result(harm, low, high, n=n, method=method)
+
+
+def _lift(control: float, treatment: float) -> float:
+    if control > 0:
+        return treatment / control - 1.0
+    return math.inf if treatment > 0 else math.nan
+
+
+_MISMATCH = ReasonCode.LAYOUT_MISMATCH
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """An absolute limit on the candidate alone, e.g. ``defect_rate`` below 0.02.
+
+    Harm is ``value - limit`` (``limit - value`` when higher is better): ``FAIL`` when its lower
+    bound is above 0, ``PASS`` when its upper bound is below 0. Rates use exact beta-binomial
+    bounds (a run with no defect can pass), quantile sketches the quantile confidence sequence,
+    means and ratios the one-sided normal mixture over the candidate's own units.
+    """
+
+    limit: float
+    higher_is_better: bool = False
+    alpha: float = 0.05
+    tuning: float = DEFAULT_TUNING
+    quantile: float | None = None
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.limit):
+            raise ValueError(f"limit must be finite, got {self.limit!r}")
+        _check(self.alpha, self.tuning, self.quantile)
+
+    def _result(
+        self,
+        value: float,
+        bounds: tuple[float, float],
+        n: int,
+        method: str,
+        reason: ReasonCode | None = None,
+    ) -> GuardrailResult:
+        low, high = bounds
+        if self.higher_is_better:
+            harm, harm_low, harm_high = self.limit - value, self.limit - high, self.limit - low
+        else:
+            harm, harm_low, harm_high = value - self.limit, low - self.limit, high - self.limit
+        if reason is not None:
+            verdict = verdict_for_reason(reason)
+            harm_low, harm_high = -math.inf, math.inf
+        else:
+            verdict = _decide(harm_low, harm_high, 0.0, 0.0)
+        return GuardrailResult(
+            verdict,
+            harm,
+            harm_low,
+            harm_high,
+            0.0,
+            0.0,
+            False,
+            self.alpha,
+            method,
+            0,
+            n,
+            reason,
+        )
+
+    def evaluate(self, candidate: SupportsSummary | QuantileSketch) -> GuardrailResult:
+        """The verdict for one look at the candidate's aggregate."""
+        unbounded = (-math.inf, math.inf)
+        if isinstance(candidate, QuantileSketch):
+            method = "beta-binomial-quantile"
+            if self.quantile is None:
+                return self._result(
+                    math.nan, unbounded, candidate.n, method, ReasonCode.NO_QUANTILE
+                )
+            if candidate.n == 0:
+                return self._result(math.nan, unbounded, 0, method, ReasonCode.EMPTY_ARM)
+            bounds = _bounds(candidate, self.quantile, self.alpha, self.tuning)
+            return self._result(candidate.estimate(self.quantile), bounds, candidate.n, method)
+        summary = candidate.summary()
+        if isinstance(candidate, ProportionStats) and summary.reason is None:
+            if candidate.n == 0:
+                return self._result(math.nan, unbounded, 0, "beta-binomial", ReasonCode.EMPTY_ARM)
+            s, n = candidate.successes, candidate.n
+            bounds = (
+                rate_bound(s, n, alpha=self.alpha, tuning=self.tuning, upper=False),
+                rate_bound(s, n, alpha=self.alpha, tuning=self.tuning, upper=True),
+            )
+            return self._result(candidate.mean, bounds, n, "beta-binomial")
+        method = "normal-mixture"
+        reason = summary.reason
+        if reason is None and summary.n == 0:
+            reason = ReasonCode.EMPTY_ARM
+        elif reason is None and summary.n < 2:
+            reason = ReasonCode.TOO_FEW_UNITS
+        elif reason is None and summary.variance <= 0:
+            reason = ReasonCode.ZERO_VARIANCE
+        if reason is not None:
+            return self._result(summary.mean, unbounded, summary.n, method, reason)
+        a = mixture_scale(summary.n, self.alpha, self.tuning, one_sided=True)
+        width = one_sided_radius(a, self.alpha) * math.sqrt(summary.variance / summary.n)
+        bounds = (summary.mean - width, summary.mean + width)
+        return self._result(summary.mean, bounds, summary.n, method)

@@ -1,0 +1,223 @@
+"""The tables, as SQLAlchemy Core metadata — the shape the migrations build and the code reads.
+
+Choices that matter:
+
+- Documents are ``JSON`` (text), never PostgreSQL ``JSONB``: ``JSONB`` re-orders object keys,
+  and the order of a split's ``weights`` decides the bucket ranges — a re-ordered flag would
+  re-assign users. Text JSON keeps the document exactly as written.
+- Timestamps are UTC microseconds on both databases (:class:`UtcDateTime`); the audit hash
+  covers them, so they must read back exactly as written.
+- ``flag_versions`` and ``audit_log`` are append-only; the migrations add triggers that refuse
+  ``UPDATE`` and ``DELETE`` (the hash chain then proves the log was not edited behind them).
+- ``audit_head`` is one row: the end of the chain. Appends lock it, which serialises every
+  change on PostgreSQL as ``BEGIN IMMEDIATE`` does on SQLite, and verification compares it with
+  the last row, so cutting rows off the end is detected too.
+- ``events`` has no foreign key: ingestion is the hot write path and the API has already
+  checked the environment against the SDK key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "GENESIS_HASH",
+    "UtcDateTime",
+    "api_tokens",
+    "audit_head",
+    "audit_log",
+    "environments",
+    "events",
+    "flag_versions",
+    "flags",
+    "idempotency",
+    "metadata",
+    "receipts",
+    "utcnow",
+]
+
+GENESIS_HASH = "0" * 64
+KEY_LENGTH = 128
+
+
+def utcnow() -> datetime:
+    """The current time in UTC; one place to read the clock, so tests can replace it."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware UTC datetime on both databases (SQLite has no time zones: stored naive UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: rampgate stores aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - drivers always give datetimes
+            raise TypeError(f"expected a datetime, got {value!r}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _key(name: str, *args: Any, **kwargs: Any) -> sa.Column[str]:
+    return sa.Column(name, sa.String(KEY_LENGTH), *args, **kwargs)
+
+
+def _json(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    # none_as_null: a missing detail is SQL NULL, not the JSON text 'null'.
+    return sa.Column(name, sa.JSON(none_as_null=True), nullable=nullable)
+
+
+# Naming convention: constraint names are stable across dialects and migrations.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+environments = sa.Table(
+    "environments",
+    metadata,
+    _key("key", primary_key=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    # Bumped in the same transaction as any flag change: what SDKs compare to know they are current.
+    sa.Column("ruleset_version", sa.BigInteger, nullable=False, default=0),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+flags = sa.Table(
+    "flags",
+    metadata,
+    _key("environment", sa.ForeignKey("environments.key"), primary_key=True),
+    _key("key", primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    _json("document"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(256), nullable=False),
+)
+
+flag_versions = sa.Table(
+    "flag_versions",
+    metadata,
+    _key("environment", sa.ForeignKey("environments.key"), primary_key=True),
+    _key("key", primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    _json("document"),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("change_id", sa.String(36), nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    _key("environment", sa.ForeignKey("environments.key"), nullable=True),
+    # sha256 of the plaintext; the plaintext itself is shown once and never stored.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(256), nullable=False, default=""),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.CheckConstraint("kind IN ('admin', 'sdk')", name="kind"),
+    sa.CheckConstraint(
+        "(kind = 'admin' AND environment IS NULL) OR (kind = 'sdk' AND environment IS NOT NULL)",
+        name="scope",
+    ),
+)
+
+idempotency = sa.Table(
+    "idempotency",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("scope", sa.String(512), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    # NULL while the request that claimed the key is still running (inside its transaction).
+    sa.Column("status_code", sa.Integer, nullable=True),
+    _json("response", nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+)
+
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("change_id", sa.String(36), primary_key=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("resource", sa.String(512), nullable=False, index=True),
+    sa.Column("before_version", sa.Integer, nullable=True),
+    sa.Column("after_version", sa.Integer, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    _json("detail", nullable=True),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    # Assigned by the appender (head + 1) under the chain lock: gap-free, and covered by the hash.
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("resource", sa.String(512), nullable=False, index=True),
+    sa.Column("change_id", sa.String(36), nullable=True),
+    _json("detail", nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    # The SDK's UUIDv7-shaped id: the key that makes at-least-once delivery exactly-once.
+    sa.Column("id", sa.String(64), primary_key=True),
+    _key("environment", nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=True, index=True),
+    sa.Column("session_id", sa.String(256), nullable=True),
+    _key("flag", nullable=True),
+    _key("variant", nullable=True),
+    sa.Column("reason", sa.String(32), nullable=True),
+    _key("rule_id", nullable=True),
+    sa.Column("flag_version", sa.Integer, nullable=True),
+    sa.Column("name", sa.String(256), nullable=True),
+    sa.Column("value", sa.Float, nullable=True),
+    _json("properties", nullable=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("type IN ('exposure', 'event')", name="type"),
+    sa.Index("ix_events_environment_flag", "environment", "flag", "time_ms"),
+    sa.Index("ix_events_environment_name", "environment", "name", "time_ms"),
+)

@@ -1,0 +1,1 @@
+"""Property tests (hypothesis): invariants of assignment, pinning and fail-open evaluation."""
