@@ -85,7 +85,9 @@ class Case:
             experiment["namespace"] = list(self.namespace)
         rules: list[dict[str, Any]] = [experiment]
         if self.condition is not None:
-            rules.insert(0, {"id": "targeted", "condition": self.condition, "force": self.variants[-1]})
+            rules.insert(
+                0, {"id": "targeted", "condition": self.condition, "force": self.variants[-1]}
+            )
         return {"defaultValue": OFF, "rules": rules}
 
 
@@ -150,7 +152,9 @@ def test_every_user_gets_growthbooks_variant(case: Case, growthbook: GrowthBook)
         else:
             assert (result.source, result.value) == ("defaultValue", OFF)
             theirs.append("out")
-    mismatches = [(IDS[i], o, t) for i, (o, t) in enumerate(zip(ours, theirs, strict=True)) if o != t]
+    mismatches = [
+        (IDS[i], o, t) for i, (o, t) in enumerate(zip(ours, theirs, strict=True)) if o != t
+    ]
     assert not mismatches, f"{len(mismatches)} users differ, e.g. {mismatches[:5]}"
     # Not vacuous: every variant, and the default where the case leaves users out.
     seen = Counter(ours)
@@ -172,9 +176,7 @@ _NUMERIC_BUG = (
 
 
 def _fingerprints(value: Any) -> tuple[list[str], list[str]]:
-    flags = [
-        Case(salt, (0.3, 0.3, 0.4), unit="account_id", salt=salt).flag() for salt in SALTS
-    ]
+    flags = [Case(salt, (0.3, 0.3, 0.4), unit="account_id", salt=salt).flag() for salt in SALTS]
     client = Client.from_flags(flags, environment="test")
     gb = GrowthBook(
         features={s: Case(s, (0.3, 0.3, 0.4), unit="account_id", salt=s).feature() for s in SALTS},

@@ -29,12 +29,36 @@ CONTRACT: dict[str, tuple[set[str], set[str]]] = {
     "store": ({"domain", "config", "errors"}, {"sqlalchemy", "alembic", "psycopg", "redis"}),
     "testing": ({"domain", "sdk", "errors"}, set()),
     "server": (
-        {"domain", "stats", "control", "config", "store", "guard", "evals", "sdk", "errors", "_version"},
+        {
+            "domain",
+            "stats",
+            "control",
+            "config",
+            "store",
+            "guard",
+            "evals",
+            "sdk",
+            "errors",
+            "_version",
+        },
         {"fastapi", "starlette", "uvicorn", "pydantic", "sqlalchemy", "alembic", "httpx", "numpy"},
     ),
     "cli": (
-        {"domain", "stats", "control", "config", "store", "guard", "evals", "sdk", "server",
-         "compat", "errors", "_version", "testing"},
+        {
+            "domain",
+            "stats",
+            "control",
+            "config",
+            "store",
+            "guard",
+            "evals",
+            "sdk",
+            "server",
+            "compat",
+            "errors",
+            "_version",
+            "testing",
+        },
         {"typer", "rich", "click", "uvicorn", "httpx", "yaml", "numpy"},
     ),
     "__init__": ({"_version", "config", "domain", "errors", "sdk"}, set()),
@@ -49,11 +73,9 @@ def _layer(path: Path, root: Path = SRC) -> str:
 def _imports(path: Path, root: Path = SRC) -> list[tuple[int, str]]:
     """(line, absolute dotted module) for every import in the file."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    package = ["rampgate", *path.relative_to(root).with_suffix("").parts]
-    if package[-1] == "__init__":
-        package = package[:-1]
-    else:
-        package = package[:-1]
+    # The package a relative import starts from: the module's own for both a plain module and
+    # an __init__ (whose module path ends in "__init__").
+    package = ["rampgate", *path.relative_to(root).with_suffix("").parts][:-1]
     out: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -112,7 +134,9 @@ def test_checker_catches_violations(tmp_path: Path) -> None:
     """The checker itself must be able to fail: a domain module importing the store and numpy."""
     bad = tmp_path / "domain" / "probe.py"
     bad.parent.mkdir()
-    bad.write_text("from rampgate.store import x\nfrom ..sdk import y\nimport numpy\n", encoding="utf-8")
+    bad.write_text(
+        "from rampgate.store import x\nfrom ..sdk import y\nimport numpy\n", encoding="utf-8"
+    )
     assert _problems(bad, tmp_path) == [
         "line 1: domain may not import rampgate.store",
         "line 2: domain may not import rampgate.sdk",

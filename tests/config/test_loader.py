@@ -25,7 +25,11 @@ def test_example_loads_with_overrides() -> None:
     assert config.environment_keys == ("dev", "staging", "prod")
     prod = {f.key: f for f in config.flags_for("prod")}
     dev = {f.key: f for f in config.flags_for("dev")}
-    assert [r.id for r in prod["support-agent"].rules] == ["staff-first", "design-partners", "canary"]
+    assert [r.id for r in prod["support-agent"].rules] == [
+        "staff-first",
+        "design-partners",
+        "canary",
+    ]
     assert [r.id for r in dev["support-agent"].rules] == ["all"]
     assert prod["support-agent"].pin is Pin.SESSION
     assert prod["support-agent"].pin_ttl == 86400
@@ -121,7 +125,9 @@ def test_mistakes_name_their_path(mutate: Any, path: str, expected: str) -> None
 
 def test_prerequisite_cycle_is_refused() -> None:
     data = base()
-    data["flags"]["refund-prompt"]["prerequisites"] = [{"flag": "approval-rule", "when": {"value": {"$exists": True}}}]
+    data["flags"]["refund-prompt"]["prerequisites"] = [
+        {"flag": "approval-rule", "when": {"value": {"$exists": True}}}
+    ]
     err = error_for(data)
     assert "cycle" in str(err)
     assert "approval-rule" in str(err) and "refund-prompt" in str(err)
@@ -157,7 +163,15 @@ def test_unknown_environment_for_flags() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [(90, 90.0), ("90s", 90.0), ("30m", 1800.0), ("1h", 3600.0), ("14d", 1209600.0), ("250ms", 0.25)]
+    ("text", "seconds"),
+    [
+        (90, 90.0),
+        ("90s", 90.0),
+        ("30m", 1800.0),
+        ("1h", 3600.0),
+        ("14d", 1209600.0),
+        ("250ms", 0.25),
+    ],
 )
 def test_durations(text: Any, seconds: float) -> None:
     assert parse_duration(text) == seconds

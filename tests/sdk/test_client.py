@@ -33,8 +33,14 @@ def client(sink: MemorySink) -> Any:
 
 
 def test_targeting_split_and_default(client: Client) -> None:
-    staff = client.evaluate("support-agent", Context(user_id="u1", attributes={"email": "a@example.com"}))
-    assert (staff.variant, staff.reason, staff.rule_id) == ("candidate", Reason.TARGETING_MATCH, "staff-first")
+    staff = client.evaluate(
+        "support-agent", Context(user_id="u1", attributes={"email": "a@example.com"})
+    )
+    assert (staff.variant, staff.reason, staff.rule_id) == (
+        "candidate",
+        Reason.TARGETING_MATCH,
+        "staff-first",
+    )
     assert staff.value["model"] == "claude-sonnet-4"
     partner = client.evaluate("support-agent", Context(user_id="u2", attributes={"tenant": "acme"}))
     assert partner.rule_id == "design-partners"
@@ -56,16 +62,22 @@ def test_prerequisite_gates_on_parent_value(client: Client) -> None:
 
 
 def test_values_are_read_only_and_thaw_gives_a_copy(client: Client) -> None:
-    ev = client.evaluate("support-agent", Context(user_id="u1", attributes={"email": "a@example.com"}))
+    ev = client.evaluate(
+        "support-agent", Context(user_id="u1", attributes={"email": "a@example.com"})
+    )
     with pytest.raises(TypeError, match="read-only"):
         ev.value["model"] = "other"
     assert json.loads(json.dumps(ev.value))["tools"] == ["search", "refund"]
     copy = rampgate.thaw(ev.value)
     copy["tools"].append("x")
-    assert client.evaluate("support-agent", Context(user_id="u1", attributes={"email": "a@example.com"})).value["tools"] == ("search", "refund")
+    assert client.evaluate(
+        "support-agent", Context(user_id="u1", attributes={"email": "a@example.com"})
+    ).value["tools"] == ("search", "refund")
 
 
-def test_exposures_and_events_reach_the_sink_with_ordered_unique_ids(client: Client, sink: MemorySink) -> None:
+def test_exposures_and_events_reach_the_sink_with_ordered_unique_ids(
+    client: Client, sink: MemorySink
+) -> None:
     ctx = Context(user_id="u-42", session_id="conv-1", attributes={"plan": "pro"})
     for _ in range(5):
         client.evaluate("support-agent", ctx)
@@ -88,7 +100,9 @@ def test_exposures_and_events_reach_the_sink_with_ordered_unique_ids(client: Cli
     assert all(uuid.UUID(i).version == 7 for i in ids)
 
 
-def test_unknown_flag_returns_callers_default_and_logs_once(client: Client, caplog: pytest.LogCaptureFixture) -> None:
+def test_unknown_flag_returns_callers_default_and_logs_once(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="rampgate"):
         for _ in range(3):
             ev = client.evaluate("no-such-flag", Context(user_id="u"), default={"model": "safe"})
@@ -138,14 +152,18 @@ def test_buffer_drops_oldest_and_counts(sink: MemorySink) -> None:
 
 def test_sink_failures_are_retried(sink: MemorySink) -> None:
     sink.fail_next = 2
-    client = Client.from_file(EXAMPLE, environment="prod", sink=sink, settings=ClientSettings(flush_interval=3600))
+    client = Client.from_file(
+        EXAMPLE, environment="prod", sink=sink, settings=ClientSettings(flush_interval=3600)
+    )
     client.track("resolved", Context(user_id="u"))
     client.close()
     assert len(sink.records) == 1 and client.stats()["sink_error"] == 2
 
 
 def test_background_flush_sends_without_close(sink: MemorySink) -> None:
-    client = Client.from_file(EXAMPLE, environment="prod", sink=sink, settings=ClientSettings(flush_interval=0.05))
+    client = Client.from_file(
+        EXAMPLE, environment="prod", sink=sink, settings=ClientSettings(flush_interval=0.05)
+    )
     client.track("resolved", Context(user_id="u"))
     deadline = time.monotonic() + 5
     while not sink.records and time.monotonic() < deadline:
@@ -156,13 +174,17 @@ def test_background_flush_sends_without_close(sink: MemorySink) -> None:
 
 
 def test_thread_safety_under_concurrent_evaluation(sink: MemorySink) -> None:
-    client = Client.from_file(EXAMPLE, environment="prod", sink=sink, settings=ClientSettings(buffer_size=1_000_000))
+    client = Client.from_file(
+        EXAMPLE, environment="prod", sink=sink, settings=ClientSettings(buffer_size=1_000_000)
+    )
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
         try:
             for i in range(2000):
-                client.evaluate("support-agent", Context(user_id=f"{n}-{i}", session_id=f"s{n}-{i % 50}"))
+                client.evaluate(
+                    "support-agent", Context(user_id=f"{n}-{i}", session_id=f"s{n}-{i % 50}")
+                )
         except BaseException as exc:  # collected for the assertion below
             errors.append(exc)
 
@@ -190,7 +212,9 @@ def test_session_pin_survives_a_ramp_and_expires(sink: MemorySink) -> None:
     client.swap(rampgate.domain.compile_ruleset("default", [flag(1.0, 2)]))
     pinned = client.evaluate("agent", ctx)
     assert (pinned.variant, pinned.reason) == ("stable", Reason.PINNED)
-    assert client.evaluate("agent", Context(user_id="u-1", session_id="conv-2")).variant == "candidate"
+    assert (
+        client.evaluate("agent", Context(user_id="u-1", session_id="conv-2")).variant == "candidate"
+    )
     clock.advance(61)
     assert client.evaluate("agent", ctx).variant == "candidate"
 
@@ -198,11 +222,16 @@ def test_session_pin_survives_a_ramp_and_expires(sink: MemorySink) -> None:
 def test_watch_reloads_and_keeps_last_good_on_a_bad_edit(tmp_path: Path) -> None:
     path = tmp_path / "rampgate.yaml"
     shutil.copy(EXAMPLE, path)
-    client = Client.from_file(path, environment="prod", watch=True, settings=ClientSettings(watch_interval=0.05))
+    client = Client.from_file(
+        path, environment="prod", watch=True, settings=ClientSettings(watch_interval=0.05)
+    )
     staff = Context(user_id="u1", attributes={"email": "a@example.com"})
     assert client.evaluate("support-agent", staff).variant == "candidate"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("serve: candidate\n      - id: design", "serve: stable\n      - id: design"), encoding="utf-8")
+    path.write_text(
+        text.replace("serve: candidate\n      - id: design", "serve: stable\n      - id: design"),
+        encoding="utf-8",
+    )
     _wait(lambda: client.evaluate("support-agent", staff, expose=False).variant == "stable")
     path.write_text("flags: [not a mapping", encoding="utf-8")
     _wait(lambda: client.stats().get("reload_error", 0) >= 1)

@@ -1,0 +1,57 @@
+"""Documentation cannot fall behind: every command, option, setting and config key is documented."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import typer.main
+
+from rampgate.cli import app
+from rampgate.config import flags as config_flags
+from rampgate.config import loader
+from rampgate.sdk import ClientSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+CONFIG_DOC = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+SDK_DOC = (ROOT / "docs" / "sdk.md").read_text(encoding="utf-8")
+
+
+def _commands() -> dict[str, Any]:
+    group = typer.main.get_command(app)
+    commands: dict[str, Any] = dict(group.commands)  # type: ignore[attr-defined]
+    assert commands, "the CLI has no commands?"
+    return commands
+
+
+def test_every_command_has_a_section() -> None:
+    for name in _commands():
+        assert re.search(rf"^## `rampgate {re.escape(name)}\b", CLI_DOC, re.MULTILINE), name
+
+
+def test_every_option_is_documented() -> None:
+    for name, command in _commands().items():
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--"):
+                    assert opt in CLI_DOC, f"rampgate {name} {opt}"
+
+
+def test_every_client_setting_is_documented() -> None:
+    for f in dataclasses.fields(ClientSettings):
+        assert f"`{f.name}`" in SDK_DOC, f.name
+
+
+def test_every_config_key_is_documented() -> None:
+    keys = {
+        *loader.SECTIONS,
+        *config_flags._FLAG_KEYS,
+        *config_flags._RULE_KEYS,
+        *config_flags._SPLIT_KEYS,
+        *config_flags._PORTION_KEYS,
+    }
+    for key in sorted(keys):
+        assert f"`{key}`" in CONFIG_DOC, key
