@@ -68,31 +68,45 @@ def gb_hash(seed: str, value: str, version: int) -> float | None:
 
 
 def hash_string(value: object) -> str:
-    """Format a unit attribute the way JavaScript's ``String()`` does; ``""`` means unusable.
+    """The text a unit attribute is hashed as; ``""`` means the unit is missing.
 
-    Only strings and finite or infinite real numbers identify a unit; booleans, None, lists and
-    objects do not (they would all collapse to a handful of buckets).
+    Mirrors GrowthBook's JavaScript SDK: only a non-empty string or a finite, non-zero number
+    identifies a unit (booleans, None, 0, NaN, infinities, lists and objects do not — they would
+    pile thousands of units into one bucket), and a number is written as JavaScript's
+    ``String(number)`` writes the double it becomes.
     """
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return ""
-    if isinstance(value, int):
-        return str(value)
-    return _js_float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond the double range is Infinity in JavaScript
+        return ""
+    if x == 0 or not math.isfinite(x):
+        return ""
+    return _js_number(x)
 
 
-def _js_float(x: float) -> str:
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    if x == int(x) and abs(x) < 1e21:
-        return str(int(x))
-    text = repr(x)
-    if "e" in text:
-        # JavaScript writes 1e-7 as "1e-7" and 1e21 as "1e+21"; Python as "1e-07" / "1e+21".
-        mantissa, exponent = text.split("e")
-        sign = "-" if exponent.startswith("-") else "+"
-        return f"{mantissa}e{sign}{int(exponent.lstrip('+-'))}"
-    return text
+def _js_number(x: float) -> str:
+    """ECMAScript Number::toString for a finite, non-zero double."""
+    if x < 0:
+        return "-" + _js_number(-x)
+    # repr gives the shortest digits that round-trip: "1.5", "0.0001", "1e+16", "1.5e-07".
+    mantissa, _, exponent = repr(x).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    padded = (whole + fraction).lstrip("0")
+    digits = padded.rstrip("0")
+    k = len(digits)
+    # x = 0.d1…dk × 10^n
+    n = int(exponent or "0") - len(fraction) + len(padded)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * (-n) + digits
+    e = n - 1
+    sign = "+" if e >= 0 else "-"
+    head = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{head}e{sign}{abs(e)}"

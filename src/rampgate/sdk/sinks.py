@@ -21,7 +21,10 @@ class JsonlSink:
         self._lock = threading.Lock()
 
     def send(self, batch: Sequence[Mapping[str, Any]]) -> None:
-        text = "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in batch)
+        # default=str: an odd property value (a datetime, a Decimal) must not lose the batch.
+        text = "".join(
+            json.dumps(record, separators=(",", ":"), default=str) + "\n" for record in batch
+        )
         with self._lock:
             self._file.write(text)
             self._file.flush()
