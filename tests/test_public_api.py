@@ -22,6 +22,7 @@ EXPECTED = [
     "Prerequisite",
     "RampgateError",
     "Reason",
+    "RemoteSettings",
     "Rule",
     "Split",
     "__version__",

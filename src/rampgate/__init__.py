@@ -29,7 +29,7 @@ from .errors import (
     RampgateError,
     SchemaError,
 )
-from .sdk import Client, ClientSettings, JsonlSink, LruPinStore
+from .sdk import Client, ClientSettings, JsonlSink, LruPinStore, RemoteSettings
 
 __all__ = [
     "Client",
@@ -51,6 +51,7 @@ __all__ = [
     "Prerequisite",
     "RampgateError",
     "Reason",
+    "RemoteSettings",
     "Rule",
     "Split",
     "__version__",

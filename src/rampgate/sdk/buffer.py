@@ -44,7 +44,7 @@ class EventBuffer:
         self,
         sink: Sink | None,
         *,
-        environment: str,
+        environment: Callable[[], str],
         capacity: int,
         batch_size: int,
         flush_interval: float,
@@ -115,7 +115,8 @@ class EventBuffer:
         """One attempt. A transient failure puts the batch back at the front of the queue."""
         if not batch or self._sink is None:
             return True
-        records = [to_record(raw, self._ids, self._environment) for raw in batch]
+        environment = self._environment()
+        records = [to_record(raw, self._ids, environment) for raw in batch]
         try:
             self._sink.send(records)
         except RejectedBatch as exc:  # the receiver will never take it: retrying cannot help

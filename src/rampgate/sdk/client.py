@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import httpx
+
 from rampgate.config import load_file
 from rampgate.domain.engine import CompiledFlag, Ruleset, compile_ruleset
 from rampgate.domain.model import Context, Evaluation, Flag, Reason
@@ -23,7 +25,9 @@ from rampgate.errors import ClientClosedError, ConfigError
 
 from .buffer import EventBuffer, Sink
 from .failsafe import Failsafe
+from .http_sink import HttpSink
 from .pins import LruPinStore, PinRecord, PinStore
+from .remote import RemoteSettings, RulesetSync
 from .watch import FileWatcher
 
 __all__ = ["Client", "ClientSettings"]
@@ -49,21 +53,49 @@ class Client:
 
     def __init__(
         self,
-        ruleset: Ruleset,
+        ruleset: Ruleset | None = None,
         *,
+        url: str | None = None,
+        sdk_key: str | None = None,
+        remote: RemoteSettings | None = None,
+        transport: httpx.BaseTransport | None = None,
         sink: Sink | None = None,
         settings: ClientSettings | None = None,
         pin_store: PinStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """A client over a compiled ``ruleset`` (embedded) or a server at ``url`` with ``sdk_key``.
+
+        Server mode starts from the last-known-good file (``remote.cache_path``) if there is one,
+        then follows the server in the background; until the first ruleset arrives every
+        evaluation serves its default with reason ``ERROR``. Events go to the server unless
+        another ``sink`` is given. ``transport`` is the httpx seam for tests and proxies.
+        """
+        if (ruleset is None) == (url is None):
+            raise ConfigError("give either a ruleset (embedded mode) or url= (server mode)")
         self.settings = settings or ClientSettings()
-        self._ruleset = ruleset
+        self._ruleset = ruleset if ruleset is not None else Ruleset("", {})
         self._clock = clock
         self._pins: PinStore = pin_store or LruPinStore(self.settings.pin_capacity)
         self._failsafe = Failsafe()
+        self._sync: RulesetSync | None = None
+        self._http: httpx.Client | None = None
+        if url is not None:
+            if not sdk_key:
+                raise ConfigError("server mode needs sdk_key=", expected="an SDK token (rg_sdk_…)")
+            remote = remote or RemoteSettings()
+            self._http = httpx.Client(
+                base_url=url,
+                headers={"Authorization": f"Bearer {sdk_key}"},
+                timeout=remote.timeout,
+                transport=transport,
+            )
+            self._sync = RulesetSync(self._http, self.swap, remote, self._failsafe)
+            if sink is None:
+                sink = HttpSink(self._http)
         self._events = EventBuffer(
             sink,
-            environment=ruleset.environment,
+            environment=lambda: self._ruleset.environment,
             capacity=self.settings.buffer_size,
             batch_size=self.settings.batch_size,
             flush_interval=self.settings.flush_interval,
@@ -72,6 +104,16 @@ class Client:
         self._closed = False
         self._watcher: FileWatcher | None = None
         self._reload_lock = threading.Lock()
+        if self._sync is not None:
+            self._sync.load_cache()
+            self._sync.start()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the server has answered once (True), or ``timeout`` passed (False).
+
+        Embedded clients are always ready.
+        """
+        return True if self._sync is None else self._sync.ready.wait(timeout)
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -237,7 +279,11 @@ class Client:
         self._closed = True
         if self._watcher is not None:
             self._watcher.stop()
+        if self._sync is not None:
+            self._sync.stop()
         self._events.close(self.settings.close_timeout if timeout is None else timeout)
+        if self._http is not None:
+            self._http.close()
 
     def stats(self) -> dict[str, int]:
         """Counters: failures by kind, records sent, failed and dropped, records buffered."""

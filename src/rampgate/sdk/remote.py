@@ -1,0 +1,153 @@
+"""Keep a client's ruleset in step with the server: stream first, poll as a fallback.
+
+One background thread per client. It fetches the ruleset (with ``If-None-Match``), then holds a
+Server-Sent Events stream open and applies each new version as it arrives. When the stream
+fails it reconnects with exponential backoff and jitter, polling meanwhile so that a proxy that
+breaks streaming costs freshness, not correctness. Every good ruleset is written to a
+last-known-good file, which a client restarted while the server is away starts from.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from rampgate.domain.engine import Ruleset
+
+from .failsafe import Failsafe
+from .sse import parse_events
+from .wire import read_cache, ruleset_from_payload, write_cache
+
+__all__ = ["RemoteSettings", "RulesetSync"]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSettings:
+    """How a server-backed client talks to the server."""
+
+    timeout: float = 5.0  # seconds for connecting and for each non-streaming request
+    stream: bool = True  # use the SSE stream; False: poll only
+    poll_interval: float = 15.0  # seconds between polls when not streaming
+    read_timeout: float = 60.0  # a silent stream (no heartbeat) is dropped after this long
+    backoff_initial: float = 0.5  # first reconnect delay, doubled on each failure …
+    backoff_max: float = 30.0  # … up to this, with jitter
+    cache_path: Path | None = None  # last-known-good ruleset file; None: no cache
+
+
+class RulesetSync:
+    def __init__(
+        self,
+        client: httpx.Client,
+        apply: Callable[[Ruleset], None],
+        settings: RemoteSettings,
+        failsafe: Failsafe,
+    ) -> None:
+        self._http = client
+        self._apply = apply
+        self.settings = settings
+        self._failsafe = failsafe
+        self.version: str | None = None
+        self._etag: str | None = None
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._response: httpx.Response | None = None
+        self._thread = threading.Thread(target=self._run, name="rampgate-sync", daemon=True)
+
+    def load_cache(self) -> bool:
+        """Serve the last-known-good ruleset, if there is one, until the server answers."""
+        path = self.settings.cache_path
+        payload = read_cache(path) if path is not None else None
+        return payload is not None and self._accept(payload, from_cache=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        response = self._response
+        if response is not None:
+            response.close()  # unblocks a read waiting on the stream
+        self._thread.join(timeout=self.settings.timeout + 1)
+
+    # -- applying -----------------------------------------------------------------------------
+
+    def _accept(self, payload: Any, *, from_cache: bool = False) -> bool:
+        try:
+            ruleset = ruleset_from_payload(payload, source="<cache>" if from_cache else "<server>")
+        except Exception as exc:  # a bad payload must not replace good flags
+            self._failsafe.record("ruleset_error", "cache" if from_cache else "server", exc)
+            return False
+        self._apply(ruleset)
+        self.version = ruleset.version
+        if not from_cache:
+            self.ready.set()
+            if self.settings.cache_path is not None:
+                try:
+                    write_cache(self.settings.cache_path, payload)
+                except OSError as exc:
+                    self._failsafe.record("cache_error", str(self.settings.cache_path), exc)
+        return True
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def fetch(self) -> bool:
+        """One poll; True when the server answered (with a new version or 304)."""
+        headers = {"If-None-Match": self._etag} if self._etag else {}
+        response = self._http.get("/api/v1/sdk/ruleset", headers=headers)
+        if response.status_code == 304:
+            self.ready.set()
+            return True
+        response.raise_for_status()
+        if self._accept(response.json()):
+            self._etag = response.headers.get("ETag")
+        return True
+
+    def _stream(self) -> bool:
+        """Follow the stream until it ends; True if at least one event arrived."""
+        headers = {"Accept": "text/event-stream"}
+        if self.version:
+            headers["Last-Event-ID"] = self.version
+        timeout = httpx.Timeout(self.settings.timeout, read=self.settings.read_timeout)
+        got_any = False
+        with self._http.stream("GET", "/api/v1/sdk/stream", headers=headers, timeout=timeout) as r:
+            self._response = r
+            try:
+                r.raise_for_status()
+                self.ready.set()  # connected: the server will send anything newer than ours
+                for event in parse_events(r.iter_lines()):
+                    got_any = True
+                    if event.event == "ruleset":
+                        self._accept(json.loads(event.data))
+                    if self._stop.is_set():
+                        break
+            finally:
+                self._response = None
+        return got_any
+
+    def _run(self) -> None:
+        backoff = self.settings.backoff_initial
+        while not self._stop.is_set():
+            try:
+                if self.settings.stream:
+                    if self._stream():
+                        backoff = self.settings.backoff_initial
+                else:
+                    self.fetch()
+                    self._stop.wait(self.settings.poll_interval)
+                    continue
+            except Exception as exc:  # network trouble is expected; count, back off, go on
+                self._failsafe.record("sync_error", "server", exc)
+                try:  # keep fresh by polling while the stream is down
+                    self.fetch()
+                except Exception as poll_exc:
+                    self._failsafe.record("sync_error", "poll", poll_exc)
+            if self._stop.wait(backoff * random.uniform(0.5, 1.0)):
+                break
+            backoff = min(backoff * 2, self.settings.backoff_max)
