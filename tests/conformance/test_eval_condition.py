@@ -36,9 +36,8 @@ def _params() -> list[Any]:
     out = []
     for param in cases("evalCondition"):
         (case,) = param.values
-        if case is not MISSING and case[0] in REJECTED_AT_LOAD:
-            param = pytest.param(case, id=f"rejected-at-load: {param.id}")
-        out.append(param)
+        rejected = case is not MISSING and case[0] in REJECTED_AT_LOAD
+        out.append(pytest.param(case, id=f"rejected-at-load: {param.id}") if rejected else param)
     return out
 
 
@@ -60,20 +59,21 @@ def test_eval_condition(case: Any) -> None:
     assert compile_condition(condition, saved_groups=groups)(attributes) is expected
 
 
-@pytest.mark.parametrize("case", cases("evalCondition")[:1])
-def test_every_rejected_case_exists(case: Any) -> None:
+def _all_cases() -> list[Any]:
+    (first,) = cases("evalCondition")[0].values
+    require(first)  # skips (or fails under CI) without the spec file
+    return [param.values[0] for param in cases("evalCondition")]
+
+
+def test_every_rejected_case_exists() -> None:
     """A renamed spec case must not turn a deviation into a silently skipped check."""
-    require(case)
-    names = {p.values[0][0] for p in cases("evalCondition")}
-    assert set(REJECTED_AT_LOAD) <= names
+    assert set(REJECTED_AT_LOAD) <= {case[0] for case in _all_cases()}
 
 
-@pytest.mark.parametrize("case", cases("evalCondition")[:1])
-def test_frozen_definitions_evaluate_alike(case: Any) -> None:
+def test_frozen_definitions_evaluate_alike() -> None:
     """Flags keep conditions and attributes as read-only values (FrozenDict, tuples)."""
-    require(case)
-    for param in cases("evalCondition"):
-        name, condition, attributes, expected, groups = _unpack(param.values[0])
+    for case in _all_cases():
+        name, condition, attributes, expected, groups = _unpack(case)
         if name in REJECTED_AT_LOAD:
             continue
         predicate = compile_condition(freeze(condition), saved_groups=freeze(groups))

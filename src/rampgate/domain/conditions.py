@@ -12,7 +12,9 @@ Semantics follow GrowthBook's SDK spec (``docs/lib/build-your-own.mdx``) and pas
 ``evalCondition`` cases. Where the written spec is silent, the JavaScript reference SDK decides,
 coercions included (see :mod:`rampgate.domain._condition_ops`). Equality is the spec's "deep
 comparison" of JSON values: types must match, so ``true`` never equals ``1`` and ``"8"`` never
-equals ``8`` (as in GrowthBook's Python SDK), while ``1`` equals ``1.0``.
+equals ``8`` (as in GrowthBook's Python SDK, where the JavaScript SDK coerces), while ``1``
+equals ``1.0`` and object key order does not matter. ``$notRegex``/``$notRegexi``, newer than
+the spec, are supported as in GrowthBook's Python SDK.
 
 Mistakes are load-time errors, not silent non-matches. GrowthBook evaluates an unknown operator
 or an invalid regex to false at runtime; rampgate raises :class:`~rampgate.errors.ConditionError`
@@ -84,6 +86,14 @@ _COMBINE: Final[dict[str, Callable[[Sequence[ValueTest]], ValueTest]]] = {
 }
 _EMPTY: Final[Mapping[str, Any]] = {}
 _SCALAR: Final = "a string, number, boolean or null"
+
+
+def _fields_of(item: Any) -> Mapping[str, Any]:
+    # An array element seen as attributes: a plain dict (a subclass's own get() never runs);
+    # anything else has no fields, as in JavaScript's getPath.
+    if type(item) is dict:
+        return item
+    return norm(item) if isinstance(item, dict) else _EMPTY
 
 
 # --- The compiler -----------------------------------------------------------------------------
@@ -265,7 +275,7 @@ class _Compiler:
             self.groups[arg] = test
         return test if op == "$inGroup" else negate(test)
 
-    def negate(self, op: str, arg: Any, where: str) -> ValueTest:
+    def not_value(self, op: str, arg: Any, where: str) -> ValueTest:
         return negate(self.value(arg, where))
 
     def elem_match(self, op: str, arg: Any, where: str) -> ValueTest:
@@ -276,12 +286,15 @@ class _Compiler:
                 f"{op} takes a non-empty object",
                 "operators for each element, or a condition on each element's fields",
             )
+        # Operators test each element itself; anything else (including $and/$or/$nor, which
+        # JavaScript would reject as unknown operators) is a condition on its fields, as in
+        # GrowthBook's Python SDK. Every element is tested, as the written spec says.
         each: ValueTest
         if all(isinstance(k, str) and k.startswith("$") and k not in _LOGICAL for k in arg):
             each = self.value(arg, where)  # {"$gt": 10}: operators on each element
         else:
             fields = self.condition(arg, where)  # {"name": ...}: a condition on each element
-            each = lambda item: fields(item if isinstance(item, dict) else _EMPTY)  # noqa: E731
+            each = lambda item: fields(_fields_of(item))  # noqa: E731
         return arrays(lambda items: any(each(item) for item in items))
 
     def size(self, op: str, arg: Any, where: str) -> ValueTest:
@@ -339,7 +352,7 @@ _OPERATORS: Final[dict[str, Callable[[_Compiler, str, Any, str], ValueTest]]] = 
     **dict.fromkeys(("$all", "$alli"), _Compiler.all_of),
     **dict.fromkeys(("$regex", "$regexi", "$notRegex", "$notRegexi"), _Compiler.regex),
     **dict.fromkeys(("$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte"), _Compiler.version),
-    "$not": _Compiler.negate,
+    "$not": _Compiler.not_value,
     "$elemMatch": _Compiler.elem_match,
     "$size": _Compiler.size,
     "$exists": _Compiler.exists,
