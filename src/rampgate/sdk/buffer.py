@@ -1,17 +1,15 @@
 """A bounded event buffer drained in batches by a background thread into a sink.
 
-Appending is a single ``deque.append`` (thread-safe in CPython, no lock on the hot path). When
-the buffer is full the oldest record is dropped and counted — an agent service must never slow
-down or grow without bound because the analytics path is slow. A failed batch goes back to the
-front of the queue and is retried with exponential backoff and jitter for as long as the
+Appending is one ``deque.append`` (thread-safe in CPython; no lock on the hot path). When the
+buffer is full the oldest record is dropped and counted — an agent service must never slow
+down or grow without bound because the analytics path is slow. A batch the sink fails to take
+is kept, ids and all, and retried first with exponential backoff and jitter for as long as the
 receiver is away; only a full buffer (drop-oldest) or ``close()``'s deadline loses records, and
 both are counted.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import logging
 import random
 import threading
@@ -60,11 +58,10 @@ class EventBuffer:
         self._max_backoff = max_backoff
         self._on_error = on_error
         self._ids = IdFactory()
-        self._seq = itertools.count()
-        self._taken = 0
-        self._max_seq = -1
+        self._pending: list[dict[str, Any]] = []  # a converted batch awaiting a retry
         self.sent = 0
         self.failed = 0
+        self.dropped = 0
         self._wake = threading.Event()
         self._stopping = False
         self._lock = threading.Lock()  # one drainer at a time: the thread, or close()/flush()
@@ -73,50 +70,42 @@ class EventBuffer:
             self._thread = threading.Thread(target=self._run, name="rampgate-events", daemon=True)
             self._thread.start()
 
-    def next_sequence(self) -> int:
-        return next(self._seq)
+    @property
+    def enabled(self) -> bool:
+        return self._sink is not None
 
     def append(self, raw: RawRecord) -> None:
-        if self._sink is None:
-            return
-        self._queue.append(raw)
-        if len(self._queue) >= self._batch_size:
+        queue = self._queue
+        n = len(queue)
+        if n >= self._capacity:
+            # Counted without a lock: two threads racing at a full buffer may count one drop
+            # twice or not at all; the count is for alerting, not accounting.
+            self.dropped += 1
+        queue.append(raw)
+        if n + 1 == self._batch_size:
             self._wake.set()
 
-    @property
-    def dropped(self) -> int:
-        """Records pushed out of the full buffer before they could be sent.
-
-        Drop-oldest never drops the newest record, so the highest sequence number seen tells how
-        many were appended; no counter has to be kept (or locked) on the hot path.
-        """
-        newest = self._max_seq
-        with contextlib.suppress(IndexError):  # empty queue
-            newest = max(newest, self._queue[-1][2])
-        return max(0, newest + 1 - self._taken - len(self._queue))
-
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._pending)
 
-    def _take(self) -> list[RawRecord]:
-        batch: list[RawRecord] = []
+    def _next_batch(self) -> list[dict[str, Any]]:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            return batch
+        raws: list[RawRecord] = []
         pop = self._queue.popleft
         try:
-            while len(batch) < self._batch_size:
-                batch.append(pop())
+            while len(raws) < self._batch_size:
+                raws.append(pop())
         except IndexError:
             pass
-        self._taken += len(batch)
-        if batch:
-            self._max_seq = max(self._max_seq, *(raw[2] for raw in batch))
-        return batch
-
-    def _send(self, batch: list[RawRecord]) -> bool:
-        """One attempt. A transient failure puts the batch back at the front of the queue."""
-        if not batch or self._sink is None:
-            return True
         environment = self._environment()
-        records = [to_record(raw, self._ids, environment) for raw in batch]
+        return [to_record(raw, self._ids, environment) for raw in raws]
+
+    def _send(self, records: list[dict[str, Any]]) -> bool:
+        """One attempt. On a transient failure the batch is kept for the next attempt."""
+        if not records or self._sink is None:
+            return True
         try:
             self._sink.send(records)
         except RejectedBatch as exc:  # the receiver will never take it: retrying cannot help
@@ -127,32 +116,23 @@ class EventBuffer:
         except Exception as exc:  # the sink is user-replaceable; any other failure means "retry"
             if self._on_error is not None:
                 self._on_error("event sink failed", exc)
-            self._requeue(batch)
+            self._pending = records
             return False
         self.sent += len(records)
         return True
-
-    def _requeue(self, batch: list[RawRecord]) -> None:
-        # Ids derive from (time, sequence), so a resent record keeps its id and the server's
-        # dedup makes a retry after a lost response harmless.
-        room = self._capacity - len(self._queue)
-        overflow = max(0, len(batch) - room)
-        keep = batch[overflow:]  # when full, the oldest records of the batch go first
-        self._queue.extendleft(reversed(keep))
-        self._taken -= len(batch)
 
     def flush(self, deadline: float | None = None) -> bool:
         """Send what is buffered (until ``deadline``, a ``time.monotonic()`` value).
 
         Without a deadline it stops at the first failure (the caller backs off); with one it
-        keeps retrying, briefly spaced, until the deadline. True when the queue was emptied.
+        keeps retrying, briefly spaced, until the deadline. True when everything was sent.
         """
         delay = 0.05
         with self._lock:
-            while self._queue:
+            while self._pending or self._queue:
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
-                if self._send(self._take()):
+                if self._send(self._next_batch()):
                     delay = 0.05
                     continue
                 if deadline is None:
@@ -186,7 +166,8 @@ class EventBuffer:
             self._thread.join(max(0.0, deadline - time.monotonic()))
         self.flush(deadline)
         # Whatever could not be sent before the deadline is lost with the process: count it.
-        self.failed += len(self._queue)
+        self.failed += len(self)
         self._queue.clear()
+        self._pending = []
         if self._sink is not None:
             self._sink.close()

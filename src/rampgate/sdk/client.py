@@ -186,19 +186,8 @@ class Client:
                 result = self._evaluate_pinned(compiled, session, context)
             else:
                 result = compiled.evaluate(context.merged)
-            if expose:
-                events = self._events
-                events.append(
-                    (
-                        "exposure",
-                        time.time_ns(),
-                        events.next_sequence(),
-                        result,
-                        context,
-                        None,
-                        None,
-                    )
-                )
+            if expose and self._events.enabled:
+                self._events.append((time.time_ns(), result, context))
             return result
         except Exception as exc:  # fail open: see rampgate.sdk.failsafe
             return self._failed(flag, exc)
@@ -251,18 +240,11 @@ class Client:
             if not isinstance(context, Context):
                 raise TypeError(f"context must be a rampgate.Context, not {type(context).__name__}")
             number = float(value)
-            events = self._events
-            events.append(
-                (
-                    "event",
-                    time.time_ns(),
-                    events.next_sequence(),
-                    event,
-                    context,
-                    number,
-                    properties,
-                )
-            )
+            if properties is not None and not isinstance(properties, Mapping):
+                raise TypeError(f"properties must be a mapping, not {type(properties).__name__}")
+            # Copied now: the caller may reuse or mutate its dict before the flush thread runs.
+            props = dict(properties) if properties else None
+            self._events.append((time.time_ns(), event, context, number, props))
         except Exception as exc:  # fail open: a broken track() call must not break the request
             self._failsafe.record("track_error", str(event), exc)
 

@@ -1,32 +1,23 @@
 """What the SDK reports: exposures and outcome events, with time-ordered unique ids.
 
-The hot path only appends a tuple to a deque; turning it into a JSON-ready record — the id, the
-timestamp, the unit ids — happens later on the flush thread. Ids are UUIDv7-shaped: 48 bits of
-milliseconds, then a random per-client prefix and the client's sequence number, so they sort by
-time and never collide within a process (the server deduplicates on them).
+The hot path appends a small tuple to a deque and nothing else; the flush thread turns it into
+a JSON-ready record. Ids are UUIDv7-shaped: 48 bits of the record's millisecond timestamp, then
+a random per-client prefix and a sequence number given at drain time, so they sort by time and
+never collide (the server deduplicates on them). A record keeps its id through every retry.
 """
 
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from rampgate.domain.model import Context, Evaluation
 
 __all__ = ["IdFactory", "RawRecord", "to_record"]
 
-# (kind, time_ns, sequence, evaluation-or-event-name, context, value, properties)
-RawRecord = tuple[
-    Literal["exposure", "event"],
-    int,
-    int,
-    "Evaluation | str",
-    Context,
-    float | None,
-    Mapping[str, Any] | None,
-]
+# Exposure: (time_ns, evaluation, context). Event: (time_ns, name, context, value, properties).
+RawRecord = tuple[Any, ...]
 
 
 class IdFactory:
@@ -34,37 +25,38 @@ class IdFactory:
 
     def __init__(self) -> None:
         self._prefix = secrets.randbits(40)
+        self._sequence = 0  # only the single draining thread touches it
 
-    def make(self, time_ns: int, sequence: int) -> str:
-        ms = (time_ns // 1_000_000) & ((1 << 48) - 1)
-        tail = (self._prefix << 34) | (sequence & ((1 << 34) - 1))  # 74 bits
-        rand_a = tail >> 62  # 12 bits
-        rand_b = tail & ((1 << 62) - 1)
-        value = (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
-        return str(uuid.UUID(int=value))
-
-
-def _units(ctx: Context) -> dict[str, Any]:
-    return {"user_id": ctx.user_id, "session_id": ctx.session_id}
+    def make(self, time_ns: int) -> str:
+        self._sequence += 1
+        ms = (time_ns // 1_000_000) & 0xFFFF_FFFF_FFFF
+        tail = (self._prefix << 34) | (self._sequence & 0x3_FFFF_FFFF)  # 74 random-ish bits
+        rand_a, rand_b = tail >> 62, tail & 0x3FFF_FFFF_FFFF_FFFF
+        h = f"{ms:012x}7{rand_a:03x}{(0b10 << 62) | rand_b:016x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def to_record(raw: RawRecord, ids: IdFactory, environment: str) -> dict[str, Any]:
-    kind, time_ns, seq, subject, ctx, value, properties = raw
+    time_ns: int = raw[0]
+    subject = raw[1]
+    ctx: Context = raw[2]
     record: dict[str, Any] = {
-        "id": ids.make(time_ns, seq),
-        "type": kind,
+        "id": ids.make(time_ns),
+        "type": "exposure" if isinstance(subject, Evaluation) else "event",
         "time_ms": time_ns // 1_000_000,
         "environment": environment,
-        **_units(ctx),
+        "user_id": ctx.user_id,
+        "session_id": ctx.session_id,
     }
     if isinstance(subject, Evaluation):
-        record.update(
-            flag=subject.flag,
-            variant=subject.variant,
-            reason=str(subject.reason),
-            rule_id=subject.rule_id,
-            flag_version=subject.flag_version,
-        )
+        record["flag"] = subject.flag
+        record["variant"] = subject.variant
+        record["reason"] = str(subject.reason)
+        record["rule_id"] = subject.rule_id
+        record["flag_version"] = subject.flag_version
     else:
-        record.update(name=subject, value=value, properties=dict(properties or {}))
+        properties: Mapping[str, Any] | None = raw[4]
+        record["name"] = subject
+        record["value"] = raw[3]
+        record["properties"] = dict(properties or {})
     return record
