@@ -15,9 +15,6 @@ See ``docs/growthbook.md``.
 from .evaluator import Evaluator, UserContext
 from .importer import (
     ImportedFlag,
-    ImportOptions,
-    Kind,
-    RuleInfo,
     import_experiment,
     import_features,
     translate_experiment,
@@ -25,6 +22,7 @@ from .importer import (
 )
 from .names import value_name
 from .runtime import RESERVED_ATTRIBUTE, StickyBucketStore
+from .translate import ImportOptions, Kind, RuleInfo
 
 __all__ = [
     "RESERVED_ATTRIBUTE",

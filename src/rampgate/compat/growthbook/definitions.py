@@ -146,6 +146,10 @@ def _text(value: Any, path: str) -> str:
     return value
 
 
+def _optional_text(value: Any, path: str) -> str | None:
+    return _text(value, path) if value else None
+
+
 def _int(value: Any, path: str, default: int) -> int:
     # GrowthBook writes `x || default`: 0, null and a missing key all mean the default.
     if not value:
@@ -238,7 +242,9 @@ def _bandit(rule: Mapping[str, Any], bandits: Mapping[str, Any], path: str) -> B
             Leaf(
                 leaf_id=leaf.get("leafId"),
                 condition=_condition(leaf.get("condition"), f"{where}[{i}].condition") or {},
-                weights=tuple(_number(w, f"{where}[{i}].weights[{j}]") for j, w in enumerate(weights)),
+                weights=tuple(
+                    _number(w, f"{where}[{i}].weights[{j}]") for j, w in enumerate(weights)
+                ),
             )
         )
     return Bandit(found.get("banditVersion"), tuple(leaves))
@@ -272,16 +278,16 @@ def read_experiment(
         else min(max(_number(coverage, f"{path}.coverage"), 0.0), 1.0),
         ranges=None if exp.get("ranges") is None else _ranges(exp["ranges"], f"{path}.ranges"),
         hash_attribute=_text(exp.get("hashAttribute") or "id", f"{path}.hashAttribute"),
-        fallback_attribute=exp.get("fallbackAttribute") or None,
+        fallback_attribute=_optional_text(
+            exp.get("fallbackAttribute"), f"{path}.fallbackAttribute"
+        ),
         seed=_text(exp.get("seed") or key, f"{path}.seed"),
         hash_version=_int(exp.get("hashVersion"), f"{path}.hashVersion", 1),
         namespace=_namespace(exp.get("namespace"), f"{path}.namespace"),
         filters=_filters(exp.get("filters"), f"{path}.filters"),
         condition=_condition(exp.get("condition"), f"{path}.condition"),
         parents=_parents(exp.get("parentConditions"), f"{path}.parentConditions"),
-        meta=tuple(
-            m if isinstance(m, Mapping) else {} for m in _list(meta, f"{path}.meta")
-        ),
+        meta=tuple(m if isinstance(m, Mapping) else {} for m in _list(meta, f"{path}.meta")),
         has_force="force" in exp,
         force=exp.get("force"),
         active=exp.get("active", True) is not False and status != "draft",
@@ -308,7 +314,9 @@ def read_rule(
             value=r["force"],
             condition=_condition(r.get("condition"), f"{path}.condition"),
             hash_attribute=_text(r.get("hashAttribute") or "id", f"{path}.hashAttribute"),
-            fallback_attribute=r.get("fallbackAttribute") or None,
+            fallback_attribute=_optional_text(
+                r.get("fallbackAttribute"), f"{path}.fallbackAttribute"
+            ),
             sticky=not r.get("disableStickyBucketing"),
             seed=_text(r.get("seed") or feature, f"{path}.seed"),
             hash_version=_int(r.get("hashVersion"), f"{path}.hashVersion", 1),

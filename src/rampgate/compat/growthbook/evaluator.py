@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rampgate.domain.engine import compile_flag, compile_ruleset
+from rampgate.domain.hashing import hash_string
 from rampgate.domain.model import Context, Evaluation, Reason
 
-from .importer import ImportedFlag, ImportOptions, Kind, RuleInfo, translate_experiment, translate_features
+from .importer import ImportedFlag, translate_experiment, translate_features
 from .results import experiment_result, feature_result, hash_attribute
-from .runtime import RESERVED_ATTRIBUTE, StickyBucketStore, bucket_key, request_attribute, to_string
+from .runtime import RESERVED_ATTRIBUTE, StickyBucketStore, bucket_key, request_attribute
+from .translate import ImportOptions, Kind, RuleInfo
 
 __all__ = ["Evaluator", "UserContext"]
 
@@ -168,7 +170,7 @@ class Evaluator:
             attribute, value = hash_attribute(user.attributes, exp.hash_attribute, info.fallback)
             self.sticky_buckets.assign(
                 attribute,
-                to_string(value),
+                hash_string(value),
                 bucket_key(exp.key, exp.bucket_version),
                 result["key"],
             )

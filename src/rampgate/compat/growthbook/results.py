@@ -32,13 +32,17 @@ def js_truthy(value: Any) -> bool:
 def hash_attribute(
     attributes: Mapping[str, Any], attribute: str, fallback: str | None
 ) -> tuple[str, Any]:
-    """GrowthBook's ``getHashAttribute``: the attribute used and its raw value ("" if none)."""
-    value = attributes[attribute] if attribute in attributes else ""
-    if not js_truthy(value) and fallback:
-        other = attributes[fallback] if fallback in attributes else ""
-        if js_truthy(other):
+    """GrowthBook's ``getHashAttribute``: the attribute used and its raw value ("" if none).
+
+    A value identifies a unit when the engine can hash it (a non-empty string, a finite non-zero
+    number), which is GrowthBook's ``isHashable``.
+    """
+    value = attributes.get(attribute)
+    if not hash_string(value) and fallback:
+        other = attributes.get(fallback)
+        if hash_string(other):
             return fallback, other
-    return attribute, value
+    return attribute, value if hash_string(value) else ""
 
 
 def feature_result(

@@ -21,7 +21,6 @@ key>"}}``), keyed ``attributeName||attributeValue`` as GrowthBook keys them.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -41,7 +40,6 @@ __all__ = [
     "not_qa_mode",
     "request_attribute",
     "sticky_assignment",
-    "to_string",
 ]
 
 RESERVED_ATTRIBUTE = "__growthbook__"
@@ -51,15 +49,6 @@ _FORCED = f"{RESERVED_ATTRIBUTE}.forced"
 _STICKY = f"{RESERVED_ATTRIBUTE}.sticky"
 
 Condition = Mapping[str, Any]
-
-
-def to_string(value: Any) -> str:
-    """GrowthBook's ``toString``: a string as is, anything else as JSON (numbers as JS writes)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return hash_string(value)
-    return json.dumps(value, separators=(",", ":"))
 
 
 def bucket_key(experiment_key: str, bucket_version: int) -> str:
@@ -175,8 +164,7 @@ class StickyBucketStore:
         out = []
         for name in sorted(set(names)):
             # GrowthBook looks a document up by the attribute's current value ("" if missing).
-            value = to_string(attributes[name]) if name in attributes else ""
-            doc = self.get(name, value)
+            doc = self.get(name, hash_string(attributes.get(name)))
             if doc is None:
                 continue
             for key, variation in doc["assignments"].items():
