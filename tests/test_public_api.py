@@ -24,6 +24,7 @@ EXPECTED = [
     "Reason",
     "RemoteSettings",
     "Rule",
+    "SchemaError",
     "Split",
     "__version__",
     "load_file",

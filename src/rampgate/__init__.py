@@ -53,6 +53,7 @@ __all__ = [
     "Reason",
     "RemoteSettings",
     "Rule",
+    "SchemaError",
     "Split",
     "__version__",
     "load_file",

@@ -32,7 +32,18 @@ from .model import (
     SplitFilter,
 )
 
-__all__ = ["CompiledFlag", "Ruleset", "compile_flag", "compile_ruleset"]
+__all__ = [
+    "CYCLE_DETAIL",
+    "PREREQUISITE_DETAIL",
+    "CompiledFlag",
+    "Ruleset",
+    "compile_flag",
+    "compile_ruleset",
+]
+
+# Evaluation.detail values that callers (and the GrowthBook adapter) may test for.
+CYCLE_DETAIL = "cyclic prerequisite"
+PREREQUISITE_DETAIL = "prerequisite not met"
 
 Attrs = Mapping[str, Any]
 Stack = tuple[str, ...]
@@ -154,6 +165,7 @@ class CompiledFlag:
         "default",
         "error",
         "flag",
+        "gated",
         "key",
         "pin_generation",
         "pin_session",
@@ -172,12 +184,17 @@ class CompiledFlag:
         self.pin_generation = flag.pin_generation
         value = freeze(flag.variants[flag.default])
         self.default = Evaluation(flag.key, flag.default, value, Reason.DEFAULT, None, flag.version)
+        # A failed prerequisite also serves the default, but says so: "no rule matched" and
+        # "a parent flag closed the gate" are different stories for whoever debugs it.
+        self.gated = Evaluation(
+            flag.key, flag.default, value, Reason.DEFAULT, None, flag.version, PREREQUISITE_DETAIL
+        )
         self.error = Evaluation(flag.key, flag.default, value, Reason.ERROR, None, flag.version)
         self._disabled = Evaluation(
             flag.key, flag.default, value, Reason.DISABLED, None, flag.version, "killed"
         )
         self._cycle = Evaluation(
-            flag.key, flag.default, value, Reason.ERROR, None, flag.version, "cyclic prerequisite"
+            flag.key, flag.default, value, Reason.ERROR, None, flag.version, CYCLE_DETAIL
         )
         self._pinned = {
             name: Evaluation(flag.key, name, freeze(v), Reason.PINNED, None, flag.version)
@@ -203,6 +220,8 @@ class CompiledFlag:
                 result = step(attrs, stack)
                 if result is not None:
                     return result
+        except _GateClosed:
+            return self.gated
         except _Cycle:
             if stack:  # inside a prerequisite chain: let the outermost flag report it
                 raise
@@ -302,26 +321,8 @@ def compile_flag(
     groups = saved_groups or {}
     find: FlagLookup = lookup or (lambda key: None)
     steps = [_rule_step(flag, i, rule, groups, find) for i, rule in enumerate(flag.rules)]
-    if any(r.prerequisites and any(p.gate for p in r.prerequisites) for r in flag.rules):
-        steps = [_gate_catcher(steps)]
     prereqs = _prereq_checks(flag.prerequisites, groups, f"flags.{flag.key}.prerequisites")
     return CompiledFlag(flag, steps, prereqs, find)
-
-
-def _gate_catcher(steps: Sequence[Step]) -> Step:
-    """Run the rules, turning a closed gate into the default result (``None`` falls through)."""
-
-    def step(attrs: Attrs, stack: Stack) -> Evaluation | None:
-        try:
-            for inner in steps:
-                result = inner(attrs, stack)
-                if result is not None:
-                    return result
-        except _GateClosed:
-            return None
-        return None
-
-    return step
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,7 @@ def _js_number(x: float) -> str:
     padded = (whole + fraction).lstrip("0")
     digits = padded.rstrip("0")
     k = len(digits)
-    # x = 0.d1…dk × 10^n
+    # x = 0.d1…dk * 10^n
     n = int(exponent or "0") - len(fraction) + len(padded)
     if k <= n <= 21:
         return digits + "0" * (n - k)

@@ -238,6 +238,11 @@ class Flag:
                 path=f"{where}.default",
                 expected="one of " + ", ".join(map(repr, self.variants)),
             )
+        ids = [rule.id for rule in self.rules]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(
+                f"rule ids repeat: {ids}", path=f"{where}.rules", expected="unique ids"
+            )
         for i, rule in enumerate(self.rules):
             names = (
                 [rule.serve]

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rampgate.domain.engine import compile_flag, compile_ruleset
+from rampgate.domain.engine import CYCLE_DETAIL, compile_flag, compile_ruleset
 from rampgate.domain.hashing import hash_string
 from rampgate.domain.model import Context, Evaluation, Reason
 
@@ -26,7 +26,7 @@ from .translate import ImportOptions, Kind, RuleInfo
 __all__ = ["Evaluator", "UserContext"]
 
 # The detail the engine gives a cyclic prerequisite chain (its only ERROR without an exception).
-_CYCLE = "cyclic prerequisite"
+_CYCLE = CYCLE_DETAIL
 
 
 @dataclass(frozen=True, slots=True)
