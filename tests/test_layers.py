@@ -41,7 +41,7 @@ CONTRACT: dict[str, tuple[set[str], set[str]]] = {
             "errors",
             "_version",
         },
-        {"fastapi", "starlette", "uvicorn", "pydantic", "sqlalchemy", "alembic", "httpx", "numpy"},
+        {"fastapi", "starlette", "uvicorn", "pydantic", "sqlalchemy", "alembic", "httpx", "numpy", "psycopg"},
     ),
     "cli": (
         {

@@ -1,0 +1,98 @@
+"""Bearer tokens: admin tokens may do everything; SDK tokens read one environment's ruleset
+and write that environment's events, nothing else. Missing or unknown token: 401. Wrong kind or
+environment: 403. Only a hash of each token is stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from rampgate.store import db
+from rampgate.store.tokens import Token, TokenKind, authenticate
+
+from .problems import ApiError
+
+__all__ = ["Principal", "require_admin", "require_environment"]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="rampgate"'}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    token: Token
+
+    @property
+    def actor(self) -> str:
+        """Who a receipt and an audit row name: the token's name, else its id."""
+        return f"token:{self.token.name or self.token.id}"
+
+
+def _principal(request: Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise ApiError(
+            401,
+            "Unauthorized",
+            "missing bearer token",
+            field="Authorization",
+            fix="send Authorization: Bearer <token> (create one with `rampgate token create`)",
+            headers=_CHALLENGE,
+        )
+    with db.read(request.app.state.engine) as conn:
+        token = authenticate(conn, value.strip())
+    if token is None:
+        raise ApiError(
+            401,
+            "Unauthorized",
+            "unknown or revoked token",
+            field="Authorization",
+            fix="use a current token",
+            headers=_CHALLENGE,
+        )
+    return Principal(token)
+
+
+def require_admin(request: Request) -> Principal:
+    principal = _principal(request)
+    if principal.token.kind is not TokenKind.ADMIN:
+        raise ApiError(
+            403,
+            "Forbidden",
+            "this route needs an admin token",
+            field="Authorization",
+            fix="use an admin token; SDK tokens only read rulesets and send events",
+        )
+    return principal
+
+
+def require_environment(request: Request, environment: str) -> Principal:
+    """An admin token, or an SDK token of ``environment``."""
+    principal = _principal(request)
+    token = principal.token
+    if token.kind is TokenKind.ADMIN:
+        return principal
+    if token.environment != environment:
+        raise ApiError(
+            403,
+            "Forbidden",
+            f"this SDK token belongs to environment {token.environment!r}, not {environment!r}",
+            field="Authorization",
+            fix=f"use an SDK token of {environment!r}",
+        )
+    return principal
+
+
+def sdk_principal(request: Request) -> Principal:
+    """An SDK token (its environment is the one served); admins must name one explicitly."""
+    principal = _principal(request)
+    if principal.token.kind is not TokenKind.SDK or principal.token.environment is None:
+        raise ApiError(
+            403,
+            "Forbidden",
+            "this route needs an SDK token",
+            field="Authorization",
+            fix="create one with `rampgate token create --kind sdk --env ENV`",
+        )
+    return principal

@@ -1,0 +1,133 @@
+"""Request and response bodies of the HTTP API (their JSON Schemas make the OpenAPI document).
+
+Pydantic checks shapes and types; the meaning (a rule serves a known variant, weights add up
+to 1, conditions compile, variants satisfy the schema) is checked by the same parser that reads
+``rampgate.yaml``, so the API and the files report a mistake the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "EnvironmentIn",
+    "EventIn",
+    "EventsIn",
+    "FlagIn",
+    "KillIn",
+    "TokenIn",
+]
+
+Key = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$", examples=["support-agent"])
+]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NamespaceIn(_Strict):
+    id: str
+    range: Annotated[list[Fraction], Field(min_length=2, max_length=2)]
+
+
+class SplitIn(_Strict):
+    weights: dict[str, Fraction] = Field(
+        description="variant → weight, adding up to 1; order matters"
+    )
+    coverage: Fraction = 1.0
+    unit: str = "user_id"
+    fallback_unit: str | None = None
+    namespace: NamespaceIn | None = None
+    seed: str | None = None
+    hash_version: Literal[1, 2] = 2
+
+
+class PortionIn(_Strict):
+    coverage: Fraction
+    unit: str = "user_id"
+    fallback_unit: str | None = None
+    seed: str | None = None
+    hash_version: Literal[1, 2] = 2
+
+
+class PrerequisiteIn(_Strict):
+    flag: Key
+    when: dict[str, Any] = Field(description="condition on {value: <the flag's value>}")
+
+
+class RuleIn(_Strict):
+    id: Key
+    when: dict[str, Any] | None = Field(None, description="GrowthBook condition syntax")
+    serve: str | None = None
+    split: SplitIn | None = None
+    portion: PortionIn | None = None
+    prerequisites: list[PrerequisiteIn] | None = None
+
+
+class FlagIn(_Strict):
+    """A flag definition, in the same shape as a flag in ``rampgate.yaml``."""
+
+    variants: dict[str, Any] = Field(
+        min_length=1, description="variant name → JSON value (an agent config)"
+    )
+    default: str = Field(description="the safe variant: served on kill, error and rollback")
+    description: str = ""
+    rules: list[RuleIn] = Field(default_factory=list)
+    json_schema: dict[str, Any] | None = Field(
+        None, alias="schema", description="JSON Schema every variant must satisfy"
+    )
+    salt: str | None = None
+    killed: bool = False
+    pin: Literal["session", "none"] = "none"
+    pin_ttl: float | str | None = Field(None, description="seconds, or a duration such as '24h'")
+    prerequisites: list[PrerequisiteIn] | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def document(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class KillIn(_Strict):
+    reason: str = Field("", description="why, recorded in the receipt and the audit log")
+
+
+class EnvironmentIn(_Strict):
+    key: Key
+    description: str = ""
+
+
+class TokenIn(_Strict):
+    kind: Literal["admin", "sdk"]
+    environment: Key | None = Field(None, description="required for sdk tokens")
+    name: str = ""
+
+
+class EventIn(BaseModel):
+    """One exposure or outcome event as the SDK sends it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: Annotated[str, Field(min_length=8, max_length=64)]
+    type: Literal["exposure", "event"]
+    time_ms: Annotated[int, Field(ge=0)]
+    environment: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    flag: str | None = None
+    variant: str | None = None
+    reason: str | None = None
+    rule_id: str | None = None
+    flag_version: int | None = None
+    name: str | None = None
+    value: float | None = None
+    properties: dict[str, Any] | None = None
+
+
+class EventsIn(BaseModel):
+    events: list[EventIn] = Field(description="at most RAMPGATE_MAX_EVENTS_PER_BATCH events")
