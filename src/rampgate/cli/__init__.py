@@ -10,7 +10,9 @@ import typer
 
 from rampgate._version import __version__
 
+from . import apply as _apply
 from . import flags as _flags
+from . import server as _server
 from . import tour as _tour
 
 __all__ = ["app", "main"]
@@ -41,6 +43,8 @@ def _root(
 
 _flags.register(app)
 _tour.register(app)
+_apply.register(app)
+_server.register(app)
 
 
 def main() -> None:

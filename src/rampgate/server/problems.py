@@ -91,7 +91,8 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
         loc = err.get("loc", ())
         where = loc[0] if loc else "body"
         field = _field(loc) or str(where)
-        fix = _FIXES.get(err.get("type", ""), f"send {err.get('msg', 'a valid value').lower()}")
+        message = str(err.get("msg", "invalid value"))
+        fix = _FIXES.get(err.get("type", ""), f"correct {field}: {message[:1].lower()}{message[1:]}")
         errors.append({"field": field, "in": str(where), "message": err.get("msg", ""), "fix": fix})
     first = errors[0] if errors else {"field": "body", "message": "invalid request"}
     detail = f"{first['field']}: {first['message']}"

@@ -1,0 +1,157 @@
+"""``rampgate apply -f rampgate.yaml``: make the server's flags match a config file.
+
+Shows a plan (create / update / unchanged, with a diff), then applies each change with
+compare-and-swap (``If-Match``) and an idempotency key derived from the change itself, so a
+retried apply never changes anything twice and a second apply finds nothing to do. A flag's
+kill state is operational and is never changed by apply (use ``rampgate kill``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from rampgate.config import flag_to_document
+
+from .options import console, fail, load_or_exit
+
+Url = Annotated[str, typer.Option("--url", envvar="RAMPGATE_URL", help="Server URL.")]
+Token = Annotated[str, typer.Option("--token", envvar="RAMPGATE_TOKEN", help="Admin token.")]
+WIRE_ONLY = ("version", "pin_generation", "killed")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    environment: str
+    key: str
+    action: str  # create | update | unchanged | create-environment
+    document: dict[str, Any]
+    current: dict[str, Any] | None = None
+    version: int | None = None
+
+    def diff(self) -> str:
+        before = json.dumps(_comparable(self.current or {}), indent=2, sort_keys=True).splitlines()
+        after = json.dumps(_comparable(self.document), indent=2, sort_keys=True).splitlines()
+        return "\n".join(difflib.unified_diff(before, after, "server", "file", lineterm="", n=1))
+
+
+def _comparable(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k not in WIRE_ONLY}
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.is_success:
+        return response.json()
+    try:
+        problem = response.json()
+        message = problem.get("detail") or problem
+    except ValueError:
+        message = response.text[:500]
+    return fail(
+        f"{response.request.method} {response.request.url.path}: {response.status_code} {message}"
+    )
+
+
+def plan(http: httpx.Client, path: Path) -> list[Step]:
+    config = load_or_exit(path)
+    existing = {e["key"] for e in _check(http.get("/api/v1/environments"))}
+    steps: list[Step] = []
+    for env in config.environment_keys:
+        if env not in existing:
+            steps.append(Step(env, "", "create-environment", {}))
+        for flag in config.flags_for(env):
+            document = flag_to_document(flag, wire=False)
+            response = (
+                http.get(f"/api/v1/environments/{env}/flags/{flag.key}")
+                if env in existing
+                else None
+            )
+            if response is None or response.status_code == 404:
+                steps.append(Step(env, flag.key, "create", document))
+                continue
+            current = _check(response)
+            server_doc = current["document"]
+            document["killed"] = bool(server_doc.get("killed", False))
+            same = _comparable(server_doc) == _comparable(document)
+            steps.append(
+                Step(
+                    env,
+                    flag.key,
+                    "unchanged" if same else "update",
+                    document,
+                    server_doc,
+                    current["version"],
+                )
+            )
+    return steps
+
+
+def _idempotency_key(step: Step) -> str:
+    material = json.dumps(
+        [step.environment, step.key, step.action, step.version, step.document], sort_keys=True
+    )
+    return "apply-" + hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
+def _execute(http: httpx.Client, step: Step) -> dict[str, Any]:
+    headers = {"Idempotency-Key": _idempotency_key(step)}
+    if step.action == "create-environment":
+        return dict(
+            _check(
+                http.post("/api/v1/environments", json={"key": step.environment}, headers=headers)
+            )
+        )
+    if step.action == "update":
+        headers["If-Match"] = f'"{step.version}"'
+    url = f"/api/v1/environments/{step.environment}/flags/{step.key}"
+    return dict(_check(http.put(url, json=step.document, headers=headers)))
+
+
+def apply(
+    file: Annotated[Path, typer.Option("--file", "-f", help="Config file to apply.")],
+    url: Url = "http://127.0.0.1:7400",
+    token: Token = "",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
+    ] = False,
+) -> None:
+    """Make the server's environments and flags match FILE (create and update; never delete)."""
+    if not token:
+        fail("--token (or RAMPGATE_TOKEN) is required: an admin token")
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
+        try:
+            steps = plan(http, file)
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach {url}: {exc}")
+        changes = [s for s in steps if s.action != "unchanged"]
+        for step in steps:
+            label = {
+                "create": "[green]create[/green]",
+                "update": "[yellow]update[/yellow]",
+                "unchanged": "[dim]unchanged[/dim]",
+                "create-environment": "[green]create environment[/green]",
+            }[step.action]
+            console.print(f"{label} {step.environment}{'/' + step.key if step.key else ''}")
+            if step.action == "update":
+                console.print(step.diff(), markup=False, highlight=False)
+        console.print(f"plan: {len(changes)} to change, {len(steps) - len(changes)} unchanged")
+        if dry_run or not changes:
+            return
+        # Environments first: a flag's PUT needs its environment to exist.
+        for step in sorted(changes, key=lambda s: s.action != "create-environment"):
+            receipt = _execute(http, step)
+            where = f"{step.environment}/{step.key}".rstrip("/")
+            console.print(f"applied {step.action} {where}: change {receipt.get('change_id')}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("apply")(apply)
