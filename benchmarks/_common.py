@@ -35,14 +35,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass(slots=True)
 class Contestant:
-    """One way of doing the work: ``run()`` performs ``ops`` operations and returns nothing.
+    """One way of doing the work: ``run()`` performs ``ops`` operations.
 
-    ``after`` runs untimed after each timed run (e.g. to drain a buffer the run filled).
+    ``before`` and ``after`` run untimed around each timed run (e.g. to fill a buffer that the
+    run drains, or to drain one that the run filled).
     """
 
     name: str
     run: Callable[[], object]
     ops: int
+    before: Callable[[], object] | None = None
     after: Callable[[], object] | None = None
 
 
@@ -70,6 +72,8 @@ def race(contestants: Sequence[Contestant], *, runs: int, warmup: int = 1) -> li
     results = [Measurement(c.name, c.ops) for c in contestants]
     for round_no in range(warmup + runs):
         for contestant, result in zip(contestants, results, strict=True):
+            if contestant.before is not None:
+                contestant.before()
             gc.collect()
             start = time.perf_counter_ns()
             contestant.run()
@@ -99,7 +103,7 @@ def rss_bytes() -> int:
 
 
 def run_child(module: str, *args: str, env: Mapping[str, str] | None = None) -> Any:
-    """Run ``python -m module args…`` in a fresh interpreter; return its last stdout line as JSON."""
+    """Run ``python -m module args…`` in a fresh interpreter; its last stdout line, as JSON."""
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
@@ -115,6 +119,7 @@ def run_child(module: str, *args: str, env: Mapping[str, str] | None = None) -> 
 
 def machine_summary() -> str:
     cpus = os.cpu_count() or 0
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     model = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
@@ -126,5 +131,6 @@ def machine_summary() -> str:
         pass
     return (
         f"{platform.python_implementation()} {platform.python_version()} on "
-        f"{platform.system()} {platform.machine()}, {cpus} CPUs{f' ({model})' if model else ''}"
+        f"{platform.system()} {platform.machine()}, {cpus} CPUs{f' ({model})' if model else ''}; "
+        f"load average {load}"
     )

@@ -13,6 +13,7 @@ unit_ids = st.one_of(
     st.sampled_from(["ユーザー-42", "café", "🚀", "naïve-ß", "Ω", "\ud800x", "0", "-1", " "]),
 )
 
+
 # Weights of a split: 2-5 positive integers normalised to sum to 1 (the last takes the rest).
 def _normalise(parts: list[int]) -> list[float]:
     total = sum(parts)

@@ -38,7 +38,9 @@ def test_the_rule_is_utf16_code_units_not_utf8_bytes() -> None:
         utf8 = ((utf8 ^ byte) * 0x01000193) & 0xFFFFFFFF
     assert fnv1a32("é") == gb_fnv1a32("é") != utf8
     # An astral character is two code units (a surrogate pair), as in JavaScript.
-    assert fnv1a32("🚀") == fnv1a32("\ud83d\ude80".encode("utf-16", "surrogatepass").decode("utf-16"))
+    assert fnv1a32("🚀") == fnv1a32(
+        "\ud83d\ude80".encode("utf-16", "surrogatepass").decode("utf-16")
+    )
 
 
 @settings(max_examples=500, deadline=None)

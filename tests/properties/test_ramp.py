@@ -107,5 +107,7 @@ def test_weight_ramp_under_partial_coverage_is_not_monotone() -> None:
     units = [f"user-{i}" for i in range(5_000)]
     before = _assign(_flag([0.5, 0.5], coverage=0.5), units)
     after = _assign(_flag([0.4, 0.6], coverage=0.5, version=2), units)
-    left = [u for u, b, a in zip(units, before, after, strict=True) if b.variant == "v1" != a.variant]
+    left = [
+        u for u, b, a in zip(units, before, after, strict=True) if b.variant == "v1" != a.variant
+    ]
     assert left  # candidate range [0.5, 0.75) became [0.4, 0.7)

@@ -88,9 +88,7 @@ FLAGS = [
         "approval-rule",
         variants={"strict": 0, "relaxed": 100},
         default="strict",
-        prerequisites=(
-            Prerequisite("refund-prompt", {"value": "refund-v2"}, gate=True),
-        ),
+        prerequisites=(Prerequisite("refund-prompt", {"value": "refund-v2"}, gate=True),),
         rules=(Rule("relaxed", serve="relaxed"),),
     ),
 ]
@@ -211,8 +209,8 @@ def test_an_object_that_fails_at_everything_gives_reason_error(client: Client) -
 @pytest.mark.xfail(
     strict=True,
     raises=RuntimeError,
-    reason="bug: Client._failed (src/rampgate/sdk/client.py:195) and Client.track's handler "
-    "(:225) call str() on the key outside any try, so a key whose __str__ raises escapes",
+    reason="bug: Client._failed (src/rampgate/sdk/client.py:226) and Client.track's handler "
+    "(:249) call str() on the key outside any try, so a key whose __str__ raises escapes",
 )
 @pytest.mark.parametrize("call", ["evaluate", "track"])
 def test_a_key_that_fails_at_everything_never_raises(client: Client, call: str) -> None:
@@ -238,8 +236,8 @@ calls = st.lists(
             st.one_of(st.sampled_from(["resolved", "latency_ms"]), wild_values),
             contexts | not_a_context,
             wild_values,
-            # Not wild_values: see the xfail test below for properties that are not a mapping.
-            st.one_of(st.none(), st.dictionaries(st.text(max_size=5), wild_values, max_size=3)),
+            st.one_of(st.none(), st.dictionaries(st.text(max_size=5), wild_values, max_size=3),
+                      wild_values),
         ),
     ),
     max_size=8,
@@ -281,14 +279,11 @@ def _report(calls: Any) -> tuple[list[dict[str, Any]], BaseException | None]:
     return sink.records, None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: track() accepts any properties; records.to_record (src/rampgate/sdk/records.py:69) "
-    "then fails on dict(properties) at flush time, dropping the whole batch, and close() raises",
-)
 @pytest.mark.parametrize("properties", [["k", "v"], 42, "text", True], ids=repr)
 def test_properties_that_are_not_a_mapping_cost_no_records(properties: Any) -> None:
-    records, error = _report(lambda c: c.track("resolved", Context(user_id="u-bad"), properties=properties))
+    records, error = _report(
+        lambda c: c.track("resolved", Context(user_id="u-bad"), properties=properties)
+    )
     assert error is None
     assert [r["type"] for r in records if r["user_id"] == "u-good"] == ["exposure", "event"]
 
@@ -296,7 +291,7 @@ def test_properties_that_are_not_a_mapping_cost_no_records(properties: Any) -> N
 @pytest.mark.xfail(
     strict=True,
     reason="bug: evaluate() accepts any object with .session_id and .merged and records its exposure; "
-    "records._units (src/rampgate/sdk/records.py:48) then reads .user_id at flush time, dropping "
+    "records.to_record (src/rampgate/sdk/records.py:48) then reads .user_id at flush time, dropping "
     "the whole batch, and close() raises",
 )
 def test_a_context_look_alike_costs_no_records() -> None:

@@ -133,4 +133,4 @@ def unkill(
 def versions(environment: Env, key: FlagKey, request: Request, _: Admin) -> list[dict[str, Any]]:
     with db.read(request.app.state.engine) as conn:
         get_flag(conn, environment, key)  # 404 for an unknown flag rather than an empty list
-        return [v.to_json() for v in flag_history(conn, environment, key)]
+        return [v.to_json() for v in reversed(flag_history(conn, environment, key))]

@@ -1,0 +1,85 @@
+"""A real rampgate server on a loopback port, in a thread, over a test database."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import httpx
+import uvicorn
+from sqlalchemy.engine import Engine
+
+from rampgate import store
+from rampgate.server.app import create_app
+from rampgate.server.settings import ServerSettings
+
+__all__ = ["Live", "free_port", "running_server"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Live:
+    url: str
+    engine: Engine
+    admin: str
+    sdk: str  # an SDK token of "prod"
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """An HTTP client for this server (closed when the test ends)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = httpx.Client(base_url=self.url, headers=headers, timeout=10)
+        self.clients.append(client)
+        return client
+
+    @cached_property
+    def admin_client(self) -> httpx.Client:
+        return self.client(self.admin)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+
+@contextmanager
+def running_server(engine: Engine, *, port: int | None = None, **settings: object) -> Iterator[str]:
+    """Serve ``engine`` until the block ends; yields the base URL."""
+    port = port or free_port()
+    config = ServerSettings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        port=port,
+        **{"heartbeat_seconds": 1.0, "change_poll_seconds": 0.5, **settings},  # type: ignore[arg-type]
+    )
+    app = create_app(config, engine=engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def tokens(engine: Engine) -> tuple[str, str]:
+    with store.write(engine) as conn:
+        store.create_environment(conn, "prod", actor="setup")
+        store.create_environment(conn, "staging", actor="setup")
+        _, admin = store.create_token(conn, "admin", None, "tester", actor="setup")
+        _, sdk = store.create_token(conn, "sdk", "prod", "agent-service", actor="setup")
+    return admin, sdk
