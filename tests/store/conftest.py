@@ -7,9 +7,9 @@ from sqlalchemy.engine import Engine
 
 from rampgate import store
 
-from .databases import database_url, engine
+from .databases import database_url, engine, postgres_engine
 
-__all__ = ["database_url", "engine"]
+__all__ = ["database_url", "engine", "postgres_engine"]
 
 
 @pytest.fixture
@@ -18,4 +18,3 @@ def prod(engine: Engine) -> str:
     with store.write(engine) as conn:
         store.create_environment(conn, "prod", actor="setup")
     return "prod"
-

@@ -3,7 +3,8 @@
 ``database_url`` is parametrised over both databases and gives each test an empty database of
 its own — a fresh SQLite file, or a fresh PostgreSQL schema (``search_path`` in the URL) that
 is dropped afterwards, so runs never see each other's rows. ``engine`` is that database,
-migrated to the newest schema.
+migrated to the newest schema; ``postgres_engine`` is a migrated PostgreSQL database alone, for
+what only PostgreSQL does.
 
 PostgreSQL is ``RAMPGATE_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``).
 When it cannot be reached the PostgreSQL cases are skipped with the reason — except under
@@ -11,7 +12,7 @@ When it cannot be reached the PostgreSQL cases are skipped with the reason — e
 
 Other test packages reuse these by importing them into their own ``conftest.py``::
 
-    from tests.store.databases import database_url, engine  # noqa: F401
+    from tests.store.databases import database_url, engine, postgres_engine  # noqa: F401
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import functools
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -27,7 +29,16 @@ from sqlalchemy.engine import Engine, make_url
 
 from rampgate.store import create_engine, upgrade
 
-__all__ = ["POSTGRES_URL", "database_url", "engine", "postgres_problem", "require_postgres"]
+__all__ = [
+    "POSTGRES_URL",
+    "database_url",
+    "engine",
+    "fresh_postgres_schema",
+    "migrated",
+    "postgres_engine",
+    "postgres_problem",
+    "require_postgres",
+]
 
 POSTGRES_URL = os.environ.get(
     "RAMPGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -59,13 +70,9 @@ def require_postgres() -> None:
     pytest.skip(problem)
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An empty database of this test's own: a SQLite file or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "rampgate.db"
-        yield f"sqlite:///{path}"
-        return
+@contextmanager
+def fresh_postgres_schema() -> Iterator[str]:
+    """A URL whose ``search_path`` is a new, empty schema, dropped on exit."""
     require_postgres()
     schema = f"rg_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
@@ -80,12 +87,37 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         admin.dispose()
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """The test's database, migrated to the newest schema."""
-    eng = create_engine(database_url)
+@contextmanager
+def migrated(url: str) -> Iterator[Engine]:
+    eng = create_engine(url)
     upgrade(eng)
     try:
         yield eng
     finally:
         eng.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """An empty database of this test's own: a SQLite file or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'rampgate.db'}"
+        return
+    with fresh_postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """The test's database, migrated to the newest schema."""
+    with migrated(database_url) as eng:
+        yield eng
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """A migrated PostgreSQL database, for what only PostgreSQL does (LISTEN/NOTIFY, READ ONLY)."""
+    with fresh_postgres_schema() as url, migrated(url) as eng:
+        yield eng

@@ -40,7 +40,12 @@ def test_sqlite_connections_are_configured(tmp_path: Path) -> None:
             }
     finally:
         engine.dispose()
-    assert pragma == {"journal_mode": "wal", "busy_timeout": 5000, "foreign_keys": 1, "synchronous": 1}
+    assert pragma == {
+        "journal_mode": "wal",
+        "busy_timeout": 5000,
+        "foreign_keys": 1,
+        "synchronous": 1,
+    }
 
 
 def test_bad_synchronous_setting_is_refused(tmp_path: Path) -> None:
@@ -54,6 +59,7 @@ def test_sqlite_writers_queue_and_readers_do_not(tmp_path: Path) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
     holding = threading.Event()
+    asking = threading.Event()
     release = threading.Event()
     waited: list[float] = []
 
@@ -65,6 +71,7 @@ def test_sqlite_writers_queue_and_readers_do_not(tmp_path: Path) -> None:
 
     def second_writer() -> None:
         start = time.perf_counter()
+        asking.set()
         with store.write(engine) as conn:
             waited.append(time.perf_counter() - start)
             conn.exec_driver_sql("INSERT INTO t VALUES (2)")
@@ -79,18 +86,18 @@ def test_sqlite_writers_queue_and_readers_do_not(tmp_path: Path) -> None:
     with store.read(engine) as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
     assert time.perf_counter() - start < 1.0
-    time.sleep(0.2)
+    assert asking.wait(5)
+    time.sleep(0.3)
     release.set()
     t1.join()
     t2.join()
-    assert waited and waited[0] >= 0.15
+    assert waited and waited[0] >= 0.3
     with store.read(engine) as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
     engine.dispose()
 
 
-def test_read_transactions_refuse_writes_on_postgresql(engine: sa.Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("READ ONLY transactions are a PostgreSQL feature")
-    with pytest.raises(sa.exc.DBAPIError, match="read-only"), store.read(engine) as conn:
+@pytest.mark.postgres
+def test_read_transactions_refuse_writes_on_postgresql(postgres_engine: sa.Engine) -> None:
+    with pytest.raises(sa.exc.DBAPIError, match="read-only"), store.read(postgres_engine) as conn:
         store.create_environment(conn, "dev", actor="t")

@@ -93,6 +93,16 @@ class Evaluation:
     rule_id: str | None = None
     flag_version: int = 0
     detail: str = ""
+    # (flag, variant, reason, rule_id, flag_version) as plain strings and ints, built once: an
+    # exposure record holds this instead of the Evaluation, so the garbage collector can stop
+    # tracking queued records (a tuple of atoms is untracked) instead of re-scanning them.
+    signature: tuple[str, str | None, str, str | None, int] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        signature = (self.flag, self.variant, str(self.reason), self.rule_id, self.flag_version)
+        object.__setattr__(self, "signature", signature)
 
 
 @dataclass(frozen=True, slots=True)

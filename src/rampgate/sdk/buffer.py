@@ -51,9 +51,11 @@ class EventBuffer:
     ) -> None:
         self._sink = sink
         self._environment = environment
-        self._queue: deque[RawRecord] = deque(maxlen=capacity)
-        self._capacity = capacity
-        self._batch_size = batch_size
+        self.queue: deque[RawRecord] = deque(maxlen=capacity)
+        self.capacity = capacity
+        self.batch_size = batch_size
+        # Past this many queued records an append takes the slow path (wake-up, drop count).
+        self.threshold = min(batch_size, capacity)
         self._interval = flush_interval
         self._max_backoff = max_backoff
         self._on_error = on_error
@@ -75,27 +77,35 @@ class EventBuffer:
         return self._sink is not None
 
     def append(self, raw: RawRecord) -> None:
-        queue = self._queue
-        n = len(queue)
-        if n >= self._capacity:
-            # Counted without a lock: two threads racing at a full buffer may count one drop
-            # twice or not at all; the count is for alerting, not accounting.
-            self.dropped += 1
+        """Queue a record. The client inlines the same steps on its hot path."""
+        queue = self.queue
+        if len(queue) >= self.threshold:
+            self.crowded()
         queue.append(raw)
-        if n + 1 == self._batch_size:
+
+    def crowded(self) -> None:
+        """The queue holds a batch or more: wake the drainer; count a drop if it is full.
+
+        Called only past the batch threshold, so the common append pays for one ``len``. The
+        drop count is kept without a lock: two threads racing at a full buffer may count one
+        drop twice or not at all; it is for alerting, not accounting.
+        """
+        if len(self.queue) >= self.capacity:
+            self.dropped += 1
+        if not self._wake.is_set():
             self._wake.set()
 
     def __len__(self) -> int:
-        return len(self._queue) + len(self._pending)
+        return len(self.queue) + len(self._pending)
 
     def _next_batch(self) -> list[dict[str, Any]]:
         if self._pending:
             batch, self._pending = self._pending, []
             return batch
         raws: list[RawRecord] = []
-        pop = self._queue.popleft
+        pop = self.queue.popleft
         try:
-            while len(raws) < self._batch_size:
+            while len(raws) < self.batch_size:
                 raws.append(pop())
         except IndexError:
             pass
@@ -129,7 +139,7 @@ class EventBuffer:
         """
         delay = 0.05
         with self._lock:
-            while self._pending or self._queue:
+            while self._pending or self.queue:
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
                 if self._send(self._next_batch()):
@@ -167,7 +177,7 @@ class EventBuffer:
         self.flush(deadline)
         # Whatever could not be sent before the deadline is lost with the process: count it.
         self.failed += len(self)
-        self._queue.clear()
+        self.queue.clear()
         self._pending = []
         if self._sink is not None:
             self._sink.close()

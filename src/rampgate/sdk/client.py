@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from time import time_ns
 from types import TracebackType
 from typing import Any
 
@@ -101,6 +102,9 @@ class Client:
             flush_interval=self.settings.flush_interval,
             on_error=lambda what, exc: self._failsafe.record("sink_error", what, exc),
         )
+        self._record = self._events.enabled
+        self._queue = self._events.queue
+        self._threshold = self._events.threshold
         self._closed = False
         self._watcher: FileWatcher | None = None
         self._reload_lock = threading.Lock()
@@ -186,8 +190,12 @@ class Client:
                 result = self._evaluate_pinned(compiled, session, context)
             else:
                 result = compiled.evaluate(context.merged)
-            if expose and self._events.enabled:
-                self._events.append((time.time_ns(), result, context))
+            if expose and self._record:
+                # EventBuffer.append, inlined: this line runs on every request.
+                queue = self._queue
+                if len(queue) >= self._threshold:
+                    self._events.crowded()
+                queue.append((time_ns(), result.signature, context.user_id, context.session_id))
             return result
         except Exception as exc:  # fail open: see rampgate.sdk.failsafe
             return self._failed(flag, exc)
@@ -217,13 +225,13 @@ class Client:
 
     def _failed(self, flag: str, exc: Exception) -> Evaluation:
         try:
-            self._failsafe.record("evaluation_error", str(flag), exc)
+            self._failsafe.record("evaluation_error", _label(flag), exc)
             compiled = self._ruleset.flags.get(flag) if isinstance(flag, str) else None
             if compiled is not None:
                 return compiled.error
         except Exception:  # even the fallback must not raise into the caller
             pass
-        return Evaluation(str(flag), None, None, Reason.ERROR, None, 0, "evaluation failed")
+        return Evaluation(_label(flag), None, None, Reason.ERROR, None, 0, "evaluation failed")
 
     def track(
         self,
@@ -236,7 +244,7 @@ class Client:
         """Record an outcome (``resolved``, ``escalated``, ``latency_ms``…) for the context."""
         try:
             if not isinstance(event, str) or not event:
-                raise TypeError(f"event name must be a non-empty string, not {event!r}")
+                raise TypeError(f"event name must be a non-empty string, not {_label(event)}")
             if not isinstance(context, Context):
                 raise TypeError(f"context must be a rampgate.Context, not {type(context).__name__}")
             number = float(value)
@@ -244,9 +252,11 @@ class Client:
                 raise TypeError(f"properties must be a mapping, not {type(properties).__name__}")
             # Copied now: the caller may reuse or mutate its dict before the flush thread runs.
             props = dict(properties) if properties else None
-            self._events.append((time.time_ns(), event, context, number, props))
+            self._events.append(
+                (time.time_ns(), event, context.user_id, context.session_id, number, props)
+            )
         except Exception as exc:  # fail open: a broken track() call must not break the request
-            self._failsafe.record("track_error", str(event), exc)
+            self._failsafe.record("track_error", _label(event), exc)
 
     # -- lifecycle and introspection ------------------------------------------------------------
 
@@ -289,6 +299,11 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _label(key: object) -> str:
+    """A name for a key in a log line that never calls the caller's ``__str__`` (it may raise)."""
+    return key if isinstance(key, str) else f"<{type(key).__name__}>"
 
 
 def _compile_file(path: str | Path, environment: str) -> Ruleset:

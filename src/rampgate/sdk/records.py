@@ -12,11 +12,10 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from rampgate.domain.model import Context, Evaluation
-
 __all__ = ["IdFactory", "RawRecord", "to_record"]
 
-# Exposure: (time_ns, evaluation, context). Event: (time_ns, name, context, value, properties).
+# Exposure: (time_ns, evaluation signature, user_id, session_id).
+# Event: (time_ns, name, user_id, session_id, value, properties).
 RawRecord = tuple[Any, ...]
 
 
@@ -39,24 +38,24 @@ class IdFactory:
 def to_record(raw: RawRecord, ids: IdFactory, environment: str) -> dict[str, Any]:
     time_ns: int = raw[0]
     subject = raw[1]
-    ctx: Context = raw[2]
     record: dict[str, Any] = {
         "id": ids.make(time_ns),
-        "type": "exposure" if isinstance(subject, Evaluation) else "event",
+        "type": "event" if type(subject) is str else "exposure",
         "time_ms": time_ns // 1_000_000,
         "environment": environment,
-        "user_id": ctx.user_id,
-        "session_id": ctx.session_id,
+        "user_id": raw[2],
+        "session_id": raw[3],
     }
-    if isinstance(subject, Evaluation):
-        record["flag"] = subject.flag
-        record["variant"] = subject.variant
-        record["reason"] = str(subject.reason)
-        record["rule_id"] = subject.rule_id
-        record["flag_version"] = subject.flag_version
-    else:
-        properties: Mapping[str, Any] | None = raw[4]
+    if type(subject) is str:
+        properties: Mapping[str, Any] | None = raw[5]
         record["name"] = subject
-        record["value"] = raw[3]
+        record["value"] = raw[4]
         record["properties"] = dict(properties or {})
+    else:
+        flag, variant, reason, rule_id, flag_version = subject
+        record["flag"] = flag
+        record["variant"] = variant
+        record["reason"] = reason
+        record["rule_id"] = rule_id
+        record["flag_version"] = flag_version
     return record

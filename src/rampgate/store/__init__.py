@@ -35,20 +35,16 @@ from .errors import (
     VersionConflict,
 )
 from .events import IngestResult, count_events, insert_events
+from .flag_changes import create_flag, delete_flag, kill_flag, unkill_flag, update_flag
 from .flags import (
     FlagRecord,
     FlagVersion,
     RulesetSnapshot,
-    create_flag,
-    delete_flag,
     flag_history,
     get_flag,
     get_flag_version,
-    kill_flag,
     list_flags,
     load_ruleset,
-    unkill_flag,
-    update_flag,
 )
 from .idempotency import (
     StoredResponse,

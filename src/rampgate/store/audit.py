@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -198,7 +198,7 @@ def verify(conn: Connection, *, batch_size: int = 1000) -> VerifyResult:
     Reads the log and the head in one statement, so the check sees one consistent state even
     while changes are being appended (and does not block them).
     """
-    rows = conn.execution_options(yield_per=batch_size).execute(
+    statement = (
         sa.select(
             audit_head.c.seq.label("head_seq"),
             audit_head.c.hash.label("head_hash"),
@@ -207,7 +207,14 @@ def verify(conn: Connection, *, batch_size: int = 1000) -> VerifyResult:
         .select_from(audit_head.outerjoin(audit_log, sa.true()))
         .where(audit_head.c.id == 1)
         .order_by(audit_log.c.seq)
+        .execution_options(yield_per=batch_size)
     )
+    # Closed on every exit: on PostgreSQL this is a server-side cursor.
+    with conn.execute(statement) as rows:
+        return _walk(rows)
+
+
+def _walk(rows: Iterable[Any]) -> VerifyResult:
     checked = 0
     prev = GENESIS_HASH
     head_seq: int | None = None

@@ -27,6 +27,7 @@ from sqlalchemy.sql.dml import Insert
 __all__ = [
     "DEFAULT_URL",
     "create_engine",
+    "insert_if_absent",
     "insert_ignoring_conflicts",
     "is_postgresql",
     "is_sqlite",
@@ -151,3 +152,14 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Insert:
     raise NotImplementedError(
         f"rampgate's store supports SQLite and PostgreSQL, not {conn.dialect.name}"
     )
+
+
+def insert_if_absent(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
+    """Insert one row unless its key is taken; ``True`` if it went in.
+
+    ``RETURNING`` answers the question on both databases (a driver's row count for an
+    ``INSERT`` is not something SQLAlchemy promises).
+    """
+    key = next(iter(table.primary_key.columns))
+    statement = insert_ignoring_conflicts(conn, table).values(**values).returning(key)
+    return conn.execute(statement).first() is not None

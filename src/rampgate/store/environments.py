@@ -3,13 +3,13 @@
 Every flag change bumps its environment's ``ruleset_version`` in the same transaction, so the
 number moves exactly when what an SDK evaluates moves, and in commit order (the bump takes the
 environment row's lock). On PostgreSQL the bump also sends ``NOTIFY rampgate_ruleset`` with
-``{"environment": …, "version": …}``; PostgreSQL delivers it on commit — never for a change that
-rolled back — so every server replica learns of the change and pushes it to its SDKs.
+``{"environment": …, "version": …, "schema": …}``; PostgreSQL delivers it on commit — never for
+a change that rolled back — so every server replica learns of the change and pushes it to its
+SDKs.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +22,7 @@ from rampgate.config.flags import KEY, KEY_EXPECTED
 from rampgate.errors import ConfigError
 
 from .audit import lock_writes
-from .db import insert_ignoring_conflicts, is_postgresql
+from .db import insert_if_absent, is_postgresql
 from .errors import AlreadyExists, NotFound
 from .receipts import Receipt, record_change
 from .schema import environments, utcnow
@@ -97,17 +97,19 @@ def create_environment(
     check_key(key, what="environment")
     lock_writes(conn)
     now = utcnow()
-    inserted = conn.execute(
-        insert_ignoring_conflicts(conn, environments).values(
-            key=key,
-            description=description,
-            version=1,
-            ruleset_version=0,
-            created_at=now,
-            updated_at=now,
-        )
+    inserted = insert_if_absent(
+        conn,
+        environments,
+        {
+            "key": key,
+            "description": description,
+            "version": 1,
+            "ruleset_version": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    if inserted.rowcount != 1:
+    if not inserted:
         raise AlreadyExists(environment_resource(key))
     return record_change(
         conn,
@@ -159,6 +161,9 @@ def bump_ruleset(conn: Connection, environment: str) -> int:
         raise NotFound(environment_resource(environment))
     version = int(value)
     if is_postgresql(conn):
-        payload = json.dumps({"environment": environment, "version": version})
-        conn.execute(sa.select(sa.func.pg_notify(RULESET_CHANNEL, payload)))
+        # The schema tells apart installations that share one database.
+        payload = sa.func.json_build_object(
+            "environment", environment, "version", version, "schema", sa.func.current_schema()
+        )
+        conn.execute(sa.select(sa.func.pg_notify(RULESET_CHANNEL, sa.cast(payload, sa.Text))))
     return version

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .audit import canonical_json
-from .db import insert_ignoring_conflicts
+from .db import insert_if_absent
 from .errors import IdempotencyMismatch, IdempotentReplay, StoreError
 from .schema import idempotency, utcnow
 
@@ -102,17 +102,19 @@ def claim(conn: Connection, key: str, scope: str, request_hash: str) -> StoredRe
     then :func:`remember` its response. A stored response means: replay it, change nothing.
     Raises ``IdempotencyMismatch`` if the key was used for a different request.
     """
-    inserted = conn.execute(
-        insert_ignoring_conflicts(conn, idempotency).values(
-            key=key,
-            scope=scope,
-            request_hash=request_hash,
-            status_code=None,
-            response=None,
-            created_at=utcnow(),
-        )
+    claimed = insert_if_absent(
+        conn,
+        idempotency,
+        {
+            "key": key,
+            "scope": scope,
+            "request_hash": request_hash,
+            "status_code": None,
+            "response": None,
+            "created_at": utcnow(),
+        },
     )
-    if inserted.rowcount == 1:
+    if claimed:
         return None
     row = _row(conn, key, scope)
     if row is None:  # pragma: no cover - purged between the two statements
@@ -148,17 +150,19 @@ def remember(
     )
     if completed.rowcount == 1:
         return
-    inserted = conn.execute(
-        insert_ignoring_conflicts(conn, idempotency).values(
-            key=key,
-            scope=scope,
-            request_hash=request_hash,
-            status_code=status_code,
-            response=response,
-            created_at=utcnow(),
-        )
+    inserted = insert_if_absent(
+        conn,
+        idempotency,
+        {
+            "key": key,
+            "scope": scope,
+            "request_hash": request_hash,
+            "status_code": status_code,
+            "response": response,
+            "created_at": utcnow(),
+        },
     )
-    if inserted.rowcount == 1:
+    if inserted:
         return
     row = _row(conn, key, scope)
     stored = _checked(row, key, scope, request_hash) if row is not None else None

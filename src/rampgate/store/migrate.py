@@ -23,7 +23,7 @@ __all__ = ["MIGRATION_LOCK_ID", "VERSION_TABLE", "alembic_config", "current", "h
 VERSION_TABLE = "rampgate_alembic_version"
 # pg_advisory_xact_lock key held while migrating ("rampgate" in ASCII, as a bigint).
 MIGRATION_LOCK_ID = 0x72616D7067617465
-# Alembic keeps the running migration in module globals (alembic.context): one at a time per process.
+# Alembic keeps the running migration in module globals (alembic.context): one per process.
 _ALEMBIC = threading.Lock()
 
 

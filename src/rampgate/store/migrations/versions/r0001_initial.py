@@ -79,11 +79,11 @@ def upgrade() -> None:
         sa.Column("name", sa.String(256), nullable=False),
         _ts("created_at"),
         _ts("revoked_at", nullable=True),
-        sa.CheckConstraint("kind IN ('admin', 'sdk')", name="ck_api_tokens_kind"),
+        sa.CheckConstraint("kind IN ('admin', 'sdk')", name=op.f("ck_api_tokens_kind")),
         sa.CheckConstraint(
             "(kind = 'admin' AND environment IS NULL) "
             "OR (kind = 'sdk' AND environment IS NOT NULL)",
-            name="ck_api_tokens_scope",
+            name=op.f("ck_api_tokens_scope"),
         ),
         sa.ForeignKeyConstraint(
             ["environment"], ["environments.key"], name="fk_api_tokens_environment_environments"
@@ -136,7 +136,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
-        sa.CheckConstraint("id = 1", name="ck_audit_head_single_row"),
+        sa.CheckConstraint("id = 1", name=op.f("ck_audit_head_single_row")),
         sa.PrimaryKeyConstraint("id", name="pk_audit_head"),
     )
     op.bulk_insert(audit_head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
@@ -157,7 +157,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float(), nullable=True),
         sa.Column("properties", sa.JSON(), nullable=True),
         _ts("received_at"),
-        sa.CheckConstraint("type IN ('exposure', 'event')", name="ck_events_type"),
+        sa.CheckConstraint("type IN ('exposure', 'event')", name=op.f("ck_events_type")),
         sa.PrimaryKeyConstraint("id", name="pk_events"),
     )
     op.create_index("ix_events_environment_flag", "events", ["environment", "flag", "time_ms"])
