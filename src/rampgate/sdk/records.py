@@ -20,19 +20,32 @@ RawRecord = tuple[Any, ...]
 
 
 class IdFactory:
-    """UUIDv7-shaped ids: time first, then a per-client random prefix and a sequence number."""
+    """UUIDv7-shaped ids: time first, then a per-client random prefix and a sequence number.
+
+    Layout (128 bits): 48 bits of milliseconds, version 7, then 74 bits made of a 40-bit random
+    prefix and a 34-bit sequence, with the RFC 9562 variant bits. Everything but the
+    milliseconds and the sequence is fixed per client, so it is formatted once; the drain
+    formats ~10⁵ ids a second and this keeps it a few string operations each.
+    """
 
     def __init__(self) -> None:
-        self._prefix = secrets.randbits(40)
+        prefix = secrets.randbits(40)
+        self._rand_a = prefix >> 28  # top 12 bits of the 74
+        # The low 64 bits: variant 0b10, the prefix's low 28 bits, then the 34-bit sequence.
+        self._base = (0b10 << 62) | ((prefix & 0xFFF_FFFF) << 34)
         self._sequence = 0  # only the single draining thread touches it
+        self._ms = -1
+        self._head = ""
 
     def make(self, time_ns: int) -> str:
-        self._sequence += 1
         ms = (time_ns // 1_000_000) & 0xFFFF_FFFF_FFFF
-        tail = (self._prefix << 34) | (self._sequence & 0x3_FFFF_FFFF)  # 74 random-ish bits
-        rand_a, rand_b = tail >> 62, tail & 0x3FFF_FFFF_FFFF_FFFF
-        h = f"{ms:012x}7{rand_a:03x}{(0b10 << 62) | rand_b:016x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        if ms != self._ms:
+            self._ms = ms
+            h = f"{ms:012x}"
+            self._head = f"{h[:8]}-{h[8:]}-7{self._rand_a:03x}-"
+        self._sequence = (self._sequence + 1) & 0x3_FFFF_FFFF
+        tail = f"{self._base | self._sequence:016x}"
+        return f"{self._head}{tail[:4]}-{tail[4:]}"
 
 
 def to_record(raw: RawRecord, ids: IdFactory, environment: str) -> dict[str, Any]:

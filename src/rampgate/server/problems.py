@@ -92,7 +92,9 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
         where = loc[0] if loc else "body"
         field = _field(loc) or str(where)
         message = str(err.get("msg", "invalid value"))
-        fix = _FIXES.get(err.get("type", ""), f"correct {field}: {message[:1].lower()}{message[1:]}")
+        fix = _FIXES.get(
+            err.get("type", ""), f"correct {field}: {message[:1].lower()}{message[1:]}"
+        )
         errors.append({"field": field, "in": str(where), "message": err.get("msg", ""), "fix": fix})
     first = errors[0] if errors else {"field": "body", "message": "invalid request"}
     detail = f"{first['field']}: {first['message']}"

@@ -53,16 +53,16 @@ def welch_test(
     se = diff.se
     statistic = (diff.estimate - null) / se
     if alternative == "two-sided":
-        p_value = 2.0 * float(special.stdtr(diff.dof, -abs(statistic)))
+        p_value = 2.0 * stdtr(diff.dof, -abs(statistic))
         width = stdtrit(diff.dof, 1.0 - alpha / 2.0) * se
         low, high = diff.estimate - width, diff.estimate + width
     else:
         width = stdtrit(diff.dof, 1.0 - alpha) * se
         if alternative == "greater":
-            p_value = float(special.stdtr(diff.dof, -statistic))
+            p_value = stdtr(diff.dof, -statistic)
             low, high = diff.estimate - width, math.inf
         else:
-            p_value = float(special.stdtr(diff.dof, statistic))
+            p_value = stdtr(diff.dof, statistic)
             low, high = -math.inf, diff.estimate + width
     return Effect(
         estimate=diff.estimate,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from .aggregates import ArmSummary, ProportionStats, SupportsSummary
 from .effect import Difference, difference
 from .mixture import one_sided_radius
+from .mover import difference_bounds, ratio_bounds, wilson_bounds
 from .quantiles import QuantileSketch, _bounds, combine
 from .rates import rate_bound
 from .reasons import ReasonCode
@@ -168,14 +169,7 @@ class Guardrail:
         summary_c, summary_t = control.summary(), treatment.summary()
         n = (summary_c.n, summary_t.n)
         if isinstance(control, ProportionStats) and isinstance(treatment, ProportionStats):
-            silent = summary_c.variance <= 0 and summary_t.variance <= 0
-            if (
-                summary_c.reason is None
-                and summary_t.reason is None
-                and min(n) >= 2
-                and (silent or (self.relative and control.successes == 0))
-            ):
-                return self._exact_rates(control, treatment)
+            return self._rates(control, treatment)
         diff = difference(summary_c, summary_t, relative=self.relative)
         if not isinstance(diff, Difference):
             reason, estimate = diff
@@ -183,14 +177,13 @@ class Guardrail:
             return self._result(
                 harm, -math.inf, math.inf, n=n, method="normal-mixture", reason=reason
             )
-        a = mixture_scale(n[0] + n[1], self.alpha, self.tuning, one_sided=True)
-        radius = one_sided_radius(a, self.alpha)
+        radius = self._radius(n[0] + n[1])
         if self.relative:
-            reason = self._baseline_reason(summary_c, radius)
-            if reason is not None:
+            baseline = self._baseline_reason(summary_c, radius)
+            if baseline is not None:
                 harm, _, _ = self._oriented(diff.estimate, 0.0, 0.0)
                 return self._result(
-                    harm, -math.inf, math.inf, n=n, method="normal-mixture", reason=reason
+                    harm, -math.inf, math.inf, n=n, method="normal-mixture", reason=baseline
                 )
         width = radius * diff.se
         harm, low, high = self._oriented(
@@ -212,24 +205,34 @@ class Guardrail:
             return ReasonCode.UNCERTAIN_BASELINE
         return None
 
-    def _exact_rates(self, control: ProportionStats, treatment: ProportionStats) -> GuardrailResult:
-        # Two arms, each bound used once per side: alpha/2 per arm keeps each side at alpha.
-        side = self.alpha / 2.0
+    def _radius(self, n_total: int) -> float:
+        """How many standard errors a one-sided always-valid bound lies from the estimate."""
+        a = mixture_scale(n_total, self.alpha, self.tuning, one_sided=True)
+        return one_sided_radius(a, self.alpha)
 
-        def bounds(arm: ProportionStats) -> tuple[float, float]:
-            return (
-                rate_bound(arm.successes, arm.n, alpha=side, tuning=self.tuning, upper=False),
-                rate_bound(arm.successes, arm.n, alpha=side, tuning=self.tuning, upper=True),
-            )
-
-        low, high = combine(bounds(control), bounds(treatment), relative=self.relative)
-        estimate = (
-            _lift(control.mean, treatment.mean)
-            if self.relative
-            else (treatment.mean - control.mean)
-        )
+    def _rates(self, control: ProportionStats, treatment: ProportionStats) -> GuardrailResult:
+        n = (control.n, treatment.n)
+        method = "wilson-mover"
+        reason = None
+        for arm in (control, treatment):
+            reason = reason or arm.summary().reason
+        if reason is None and min(n) == 0:
+            reason = ReasonCode.EMPTY_ARM
+        elif reason is None and min(n) < 2:
+            reason = ReasonCode.TOO_FEW_UNITS
+        if reason is not None:
+            return self._result(math.nan, -math.inf, math.inf, n=n, method=method, reason=reason)
+        radius = self._radius(n[0] + n[1])
+        c = wilson_bounds(control.successes, control.n, radius)
+        t = wilson_bounds(treatment.successes, treatment.n, radius)
+        if self.relative:
+            ratio_low, ratio_high = ratio_bounds(c, t)
+            estimate, low, high = _lift(c[0], t[0]), ratio_low - 1.0, ratio_high - 1.0
+        else:
+            estimate = t[0] - c[0]
+            low, high = difference_bounds(c, t)
         harm, low, high = self._oriented(estimate, low, high)
-        return self._result(harm, low, high, n=(control.n, treatment.n), method="beta-binomial")
+        return self._result(harm, low, high, n=n, method=method)
 
     def _quantiles(self, control: object, treatment: object) -> GuardrailResult:
         method = "beta-binomial-quantile"
@@ -238,16 +241,15 @@ class Guardrail:
                 math.nan, -math.inf, math.inf, n=(0, 0), method=method, reason=_MISMATCH
             )
         n = (control.n, treatment.n)
+        reason = None
         if self.quantile is None:
-            return self._result(
-                math.nan, -math.inf, math.inf, n=n, method=method, reason=ReasonCode.NO_QUANTILE
-            )
-        if control.layout != treatment.layout:
-            return self._result(math.nan, -math.inf, math.inf, n=n, method=method, reason=_MISMATCH)
-        if min(n) == 0:
-            return self._result(
-                math.nan, -math.inf, math.inf, n=n, method=method, reason=ReasonCode.EMPTY_ARM
-            )
+            reason = ReasonCode.NO_QUANTILE
+        elif min(n) == 0:
+            reason = ReasonCode.EMPTY_ARM
+        elif control.layout != treatment.layout:
+            reason = _MISMATCH
+        if reason is not None or self.quantile is None:
+            return self._result(math.nan, -math.inf, math.inf, n=n, method=method, reason=reason)
         q = self.quantile
         # Two arms, each bound used once per side: alpha/2 per arm keeps each side at alpha.
         c = _bounds(control, q, self.alpha / 2.0, self.tuning)

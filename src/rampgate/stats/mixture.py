@@ -80,9 +80,7 @@ def one_sided_radius(a: float, alpha: float) -> float:
     target = -math.log(alpha)
     low = two_sided_radius(a, 2.0 * alpha)
     high = two_sided_radius(a, alpha)
-    return brentq(
-        lambda z: one_sided_log_evalue(z, a) - target, low, high, xtol=1e-13, rtol=1e-14
-    )
+    return brentq(lambda z: one_sided_log_evalue(z, a) - target, low, high, xtol=1e-13, rtol=1e-14)
 
 
 def prior_concentration(alpha: float, tuning: float) -> float:

@@ -27,6 +27,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -117,12 +118,13 @@ class QuantileSketch:
     def __add__(self, other: QuantileSketch) -> QuantileSketch:
         if not isinstance(other, QuantileSketch):
             return NotImplemented
-        if other.layout != self.layout:
-            raise ValueError("cannot add sketches with different layouts")
+        # The empty sketch is the zero of every layout, so sum(sketches, QuantileSketch()) works.
         if not other.counts:
             return self
         if not self.counts:
             return other
+        if other.layout != self.layout:
+            raise ValueError("cannot add sketches with different layouts")
         return QuantileSketch(tuple(map(int.__add__, self.counts, other.counts)), self.layout)
 
     @classmethod
@@ -172,50 +174,48 @@ class QuantileInterval:
     alpha: float
 
 
+@lru_cache(maxsize=4096)
+def rank_bounds(n: int, quantile: float, side_alpha: float, tuning: float) -> tuple[int, int]:
+    """``(s_low, s_high)``: the range of "units at or below the quantile" not rejected at ``n``.
+
+    The lower bound on the quantile is the ``s_low``-th smallest unit, the upper bound the
+    ``(s_high + 1)``-th. They depend on ``n`` alone, not on the data, hence the cache.
+    """
+    r = prior_concentration(2.0 * side_alpha, tuning)
+    target = -math.log(side_alpha)
+    # Evidence that the quantile lies above a value with s units at or below it falls as s grows:
+    # s_low is the first s where it drops under the target.
+    lo, hi = 0, n + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if beta_log_evalue(mid, n, quantile, r, above=False) >= target:
+            lo = mid + 1
+        else:
+            hi = mid
+    s_low = lo
+    # Evidence that the quantile lies below the value grows with s: s_high is the last s under it.
+    lo, hi = -1, n
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if beta_log_evalue(mid, n, quantile, r, above=True) < target:
+            lo = mid
+        else:
+            hi = mid - 1
+    return s_low, lo
+
+
 def _bounds(
     sketch: QuantileSketch, quantile: float, side_alpha: float, tuning: float
 ) -> tuple[float, float]:
     """Lower and upper bounds on the ``quantile``, each valid at ``side_alpha`` at every look."""
     cumulative = sketch._cumulative()
     n = cumulative[-1] if cumulative else 0
-    layout = sketch.layout
     if n == 0:
         return 0.0, math.inf
-    r = prior_concentration(2.0 * side_alpha, tuning)
-    target = -math.log(side_alpha)
-
-    def below(s: int) -> float:
-        # Evidence that fewer than a fraction ``quantile`` of units lie at or below the value.
-        return beta_log_evalue(s, n, quantile, r, above=False)
-
-    def above(s: int) -> float:
-        return beta_log_evalue(s, n, quantile, r, above=True)
-
-    # s_low: the fewest units at or below a value that the "below" test does not reject; the
-    # evidence falls as s grows, so a binary search finds the first s where it is under target.
-    lo, hi = 0, n + 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if mid <= n and below(mid) >= target:
-            lo = mid + 1
-        else:
-            hi = mid
-    s_low = lo
-    # s_high: the most units at or below a value that the "above" test does not reject.
-    lo, hi = -1, n
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if above(mid) < target:
-            lo = mid
-        else:
-            hi = mid - 1
-    s_high = lo
-    if s_low < 1:
-        low = 0.0
-    elif s_low > n:
-        low = layout.lower_edge(len(cumulative) - 1)
-    else:
-        low = layout.lower_edge(bisect.bisect_left(cumulative, s_low))
+    layout = sketch.layout
+    s_low, s_high = rank_bounds(n, quantile, side_alpha, tuning)
+    # s_low > n would mean no value at all is plausible: impossible at any alpha < 1/2.
+    low = layout.lower_edge(bisect.bisect_left(cumulative, min(s_low, n))) if s_low >= 1 else 0.0
     if s_high + 1 > n:
         high = math.inf
     else:
@@ -306,10 +306,10 @@ def quantile_test(
             quantile, estimate, low, high, alpha, relative, alternative, c, t, reason
         )
 
-    if control.layout != treatment.layout:
-        return result(math.nan, -math.inf, math.inf, None, ReasonCode.LAYOUT_MISMATCH)
     if control.n == 0 or treatment.n == 0:
         return result(math.nan, -math.inf, math.inf, None, ReasonCode.EMPTY_ARM)
+    if control.layout != treatment.layout:
+        return result(math.nan, -math.inf, math.inf, None, ReasonCode.LAYOUT_MISMATCH)
     side_alpha = alpha / 4.0 if alternative == "two-sided" else alpha / 2.0
     c_bounds = _bounds(control, quantile, side_alpha, tuning)
     t_bounds = _bounds(treatment, quantile, side_alpha, tuning)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ._scipy import brentq
 from .aggregates import ProportionStats
@@ -22,6 +23,7 @@ __all__ = ["RateInterval", "rate_bound", "rate_interval"]
 _EDGE = 1e-12
 
 
+@lru_cache(maxsize=8192)
 def rate_bound(
     successes: int, trials: int, *, alpha: float, tuning: float = DEFAULT_TUNING, upper: bool
 ) -> float:
