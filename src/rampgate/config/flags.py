@@ -23,8 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import jsonschema
-
 from rampgate.domain.conditions import compile_condition
 from rampgate.domain.model import (
     DEFAULT_PIN_TTL_SECONDS,
@@ -188,6 +186,9 @@ def _rules(
 
 
 def _check_schema(node: Node, schema: dict[str, Any], variants: Mapping[str, Any]) -> None:
+    # Imported on first use: jsonschema costs ~15 MB resident, and most flags have no schema.
+    import jsonschema  # noqa: PLC0415
+
     try:
         validator_cls = jsonschema.validators.validator_for(
             schema, default=jsonschema.Draft202012Validator

@@ -11,13 +11,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from time import time_ns
 from types import TracebackType
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from rampgate.config import load_file
 from rampgate.domain.engine import CompiledFlag, Ruleset, compile_ruleset
@@ -26,27 +23,19 @@ from rampgate.errors import ClientClosedError, ConfigError
 
 from .buffer import EventBuffer, Sink
 from .failsafe import Failsafe
-from .http_sink import HttpSink
 from .pins import LruPinStore, PinRecord, PinStore
-from .remote import RemoteSettings, RulesetSync
+from .settings import ClientSettings, RemoteSettings
 from .watch import FileWatcher
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .remote import RulesetSync
 
 __all__ = ["Client", "ClientSettings"]
 
 _PINNABLE = (Reason.SPLIT, Reason.TARGETING_MATCH, Reason.DEFAULT)
 _MISSING: Any = object()
-
-
-@dataclass(frozen=True, slots=True)
-class ClientSettings:
-    """Tuning for a client; the defaults suit a typical agent service."""
-
-    buffer_size: int = 100_000  # records held before the oldest are dropped
-    batch_size: int = 1_000  # records per sink call
-    flush_interval: float = 1.0  # seconds between background flushes
-    close_timeout: float = 5.0  # how long close() may spend flushing
-    pin_capacity: int = 100_000  # sessions the in-process pin store remembers
-    watch_interval: float = 1.0  # seconds between file checks with watch=True
 
 
 class Client:
@@ -82,6 +71,12 @@ class Client:
         self._sync: RulesetSync | None = None
         self._http: httpx.Client | None = None
         if url is not None:
+            # Imported here: an embedded client has no use for httpx and its import cost.
+            import httpx  # noqa: PLC0415
+
+            from .http_sink import HttpSink  # noqa: PLC0415
+            from .remote import RulesetSync  # noqa: PLC0415
+
             if not sdk_key:
                 raise ConfigError("server mode needs sdk_key=", expected="an SDK token (rg_sdk_…)")
             remote = remote or RemoteSettings()

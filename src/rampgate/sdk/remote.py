@@ -13,8 +13,6 @@ import json
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,23 +20,11 @@ import httpx
 from rampgate.domain.engine import Ruleset
 
 from .failsafe import Failsafe
+from .settings import RemoteSettings
 from .sse import parse_events
 from .wire import read_cache, ruleset_from_payload, write_cache
 
-__all__ = ["RemoteSettings", "RulesetSync"]
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteSettings:
-    """How a server-backed client talks to the server."""
-
-    timeout: float = 5.0  # seconds for connecting and for each non-streaming request
-    stream: bool = True  # use the SSE stream; False: poll only
-    poll_interval: float = 15.0  # seconds between polls when not streaming
-    read_timeout: float = 60.0  # a silent stream (no heartbeat) is dropped after this long
-    backoff_initial: float = 0.5  # first reconnect delay, doubled on each failure …
-    backoff_max: float = 30.0  # … up to this, with jitter
-    cache_path: Path | None = None  # last-known-good ruleset file; None: no cache
+__all__ = ["RulesetSync"]
 
 
 class RulesetSync:

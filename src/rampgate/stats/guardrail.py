@@ -16,11 +16,14 @@ keeps the chance of a false ``FAIL`` under ``alpha`` (and of a false ``PASS`` to
 not corrected for multiplicity; see ``docs/statistics.md`` (Schultzberg, Ankargren & Frånberg 2024,
 "Risk-aware product decisions in A/B tests with multiple metrics").
 
-Methods: means, proportions and ratios use the one-sided normal mixture (asymptotic confidence
-sequences); quantile sketches and thresholds on a rate use exact beta-binomial mixtures. When
-neither arm of a proportion varies yet (no events in either), or a relative margin meets a control
-rate of zero, the per-arm exact rate bounds are combined instead, so a long run without events can
-still pass and events against a silent control can still fail.
+Methods, one per kind of aggregate:
+
+- means and ratios: the one-sided normal mixture (asymptotic confidence sequences) on the Welch
+  standard error;
+- two rates: Wilson bounds per arm at the same mixture radius, combined by MOVER
+  (:mod:`rampgate.stats.mover`), so that arms without events still bound the harm and the bounds
+  never fall as the candidate's events grow;
+- quantile sketches, and a threshold on one rate: exact beta-binomial mixtures.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from .aggregates import ArmSummary, ProportionStats, SupportsSummary
 from .effect import Difference, difference
 from .mixture import one_sided_radius
 from .mover import difference_bounds, ratio_bounds, wilson_bounds
-from .quantiles import QuantileSketch, _bounds, combine
+from .quantiles import QuantileSketch, combine, quantile_bounds
 from .rates import rate_bound
 from .reasons import ReasonCode
 from .sequential import DEFAULT_TUNING, mixture_scale
@@ -49,7 +52,7 @@ _REASON_VERDICTS: dict[ReasonCode, Verdict] = {
     ReasonCode.ZERO_BASELINE: Verdict.ERROR,
     ReasonCode.NEGATIVE_BASELINE: Verdict.ERROR,
     ReasonCode.INVALID_AGGREGATE: Verdict.ERROR,
-    ReasonCode.LAYOUT_MISMATCH: Verdict.ERROR,
+    ReasonCode.MISMATCHED_ARMS: Verdict.ERROR,
     ReasonCode.NO_QUANTILE: Verdict.ERROR,
 }
 
@@ -252,8 +255,8 @@ class Guardrail:
             return self._result(math.nan, -math.inf, math.inf, n=n, method=method, reason=reason)
         q = self.quantile
         # Two arms, each bound used once per side: alpha/2 per arm keeps each side at alpha.
-        c = _bounds(control, q, self.alpha / 2.0, self.tuning)
-        t = _bounds(treatment, q, self.alpha / 2.0, self.tuning)
+        c = quantile_bounds(control, q, self.alpha / 2.0, self.tuning)
+        t = quantile_bounds(treatment, q, self.alpha / 2.0, self.tuning)
         low, high = combine(c, t, relative=self.relative)
         c_est, t_est = control.estimate(q), treatment.estimate(q)
         estimate = _lift(c_est, t_est) if self.relative else t_est - c_est
@@ -267,7 +270,7 @@ def _lift(control: float, treatment: float) -> float:
     return math.inf if treatment > 0 else math.nan
 
 
-_MISMATCH = ReasonCode.LAYOUT_MISMATCH
+_MISMATCH = ReasonCode.MISMATCHED_ARMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +338,7 @@ class Threshold:
                 )
             if candidate.n == 0:
                 return self._result(math.nan, unbounded, 0, method, ReasonCode.EMPTY_ARM)
-            bounds = _bounds(candidate, self.quantile, self.alpha, self.tuning)
+            bounds = quantile_bounds(candidate, self.quantile, self.alpha, self.tuning)
             return self._result(candidate.estimate(self.quantile), bounds, candidate.n, method)
         summary = candidate.summary()
         if isinstance(candidate, ProportionStats) and summary.reason is None:

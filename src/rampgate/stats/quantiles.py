@@ -204,7 +204,7 @@ def rank_bounds(n: int, quantile: float, side_alpha: float, tuning: float) -> tu
     return s_low, lo
 
 
-def _bounds(
+def quantile_bounds(
     sketch: QuantileSketch, quantile: float, side_alpha: float, tuning: float
 ) -> tuple[float, float]:
     """Lower and upper bounds on the ``quantile``, each valid at ``side_alpha`` at every look."""
@@ -237,7 +237,7 @@ def quantile_interval(
 ) -> QuantileInterval:
     """A two-sided always-valid ``1 - alpha`` interval for one arm's ``quantile``."""
     _check_quantile(quantile)
-    low, high = _bounds(sketch, quantile, alpha / 2.0, tuning)
+    low, high = quantile_bounds(sketch, quantile, alpha / 2.0, tuning)
     return QuantileInterval(quantile, sketch.n, sketch.estimate(quantile), low, high, alpha)
 
 
@@ -309,10 +309,10 @@ def quantile_test(
     if control.n == 0 or treatment.n == 0:
         return result(math.nan, -math.inf, math.inf, None, ReasonCode.EMPTY_ARM)
     if control.layout != treatment.layout:
-        return result(math.nan, -math.inf, math.inf, None, ReasonCode.LAYOUT_MISMATCH)
+        return result(math.nan, -math.inf, math.inf, None, ReasonCode.MISMATCHED_ARMS)
     side_alpha = alpha / 4.0 if alternative == "two-sided" else alpha / 2.0
-    c_bounds = _bounds(control, quantile, side_alpha, tuning)
-    t_bounds = _bounds(treatment, quantile, side_alpha, tuning)
+    c_bounds = quantile_bounds(control, quantile, side_alpha, tuning)
+    t_bounds = quantile_bounds(treatment, quantile, side_alpha, tuning)
     c_est, t_est = control.estimate(quantile), treatment.estimate(quantile)
     estimate = (t_est / c_est - 1.0) if relative else t_est - c_est
     low, high = combine(c_bounds, t_bounds, relative=relative)
