@@ -12,19 +12,30 @@ import typer.main
 from rampgate.cli import app
 from rampgate.config import flags as config_flags
 from rampgate.config import loader
-from rampgate.sdk import ClientSettings
+from rampgate.sdk import ClientSettings, RemoteSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
 CONFIG_DOC = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
 SDK_DOC = (ROOT / "docs" / "sdk.md").read_text(encoding="utf-8")
+SERVER_DOC = (ROOT / "docs" / "server.md").read_text(encoding="utf-8")
 
 
 def _commands() -> dict[str, Any]:
-    group = typer.main.get_command(app)
-    commands: dict[str, Any] = dict(group.commands)  # type: ignore[attr-defined]
-    assert commands, "the CLI has no commands?"
-    return commands
+    """Every leaf command by its full name ("validate", "token create"…)."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, group: Any) -> None:
+        for name, command in group.commands.items():
+            full = f"{prefix} {name}".strip()
+            if hasattr(command, "commands"):
+                walk(full, command)
+            else:
+                out[full] = command
+
+    walk("", typer.main.get_command(app))
+    assert out, "the CLI has no commands?"
+    return out
 
 
 def test_every_command_has_a_section() -> None:
@@ -41,8 +52,27 @@ def test_every_option_is_documented() -> None:
 
 
 def test_every_client_setting_is_documented() -> None:
-    for f in dataclasses.fields(ClientSettings):
-        assert f"`{f.name}`" in SDK_DOC, f.name
+    for f in [*dataclasses.fields(ClientSettings), *dataclasses.fields(RemoteSettings)]:
+        assert f"| `{f.name}` |" in SDK_DOC, f.name
+
+
+def test_every_server_setting_is_documented() -> None:
+    from rampgate.server.settings import ServerSettings
+
+    for f in dataclasses.fields(ServerSettings):
+        assert f"`RAMPGATE_{f.name.upper()}` (`{f.name}`)" in SERVER_DOC, f.name
+
+
+def test_every_route_is_documented() -> None:
+    from rampgate.server.app import create_app
+    from rampgate.server.settings import ServerSettings
+
+    app = create_app(ServerSettings(database_url="sqlite://"))
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        if path.startswith(("/api/", "/healthz", "/readyz", "/metrics")):
+            tail = path.rsplit("/", 1)[-1]
+            assert tail in SERVER_DOC, path
 
 
 def test_every_config_key_is_documented() -> None:
