@@ -61,7 +61,11 @@ def running_server(engine: Engine, *, port: int | None = None, **settings: objec
         **{"heartbeat_seconds": 1.0, "change_poll_seconds": 0.5, **settings},  # type: ignore[arg-type]
     )
     app = create_app(config, engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -55,7 +55,10 @@ def serve(
 
     url = database or os.environ.get("RAMPGATE_DATABASE_URL", DEFAULT_URL)
     settings = ServerSettings.from_env(database_url=url, host=host, port=port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # SSE streams never end by themselves: give them a moment at shutdown, then close them.
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=3
+    )
 
 
 def init(database: Database = None) -> None:

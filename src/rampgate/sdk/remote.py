@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -59,8 +59,10 @@ class RulesetSync:
         self._stop.set()
         response = self._response
         if response is not None:
-            response.close()  # unblocks a read waiting on the stream
-        self._thread.join(timeout=self.settings.timeout + 1)
+            response.close()
+        # A read blocked on a quiet stream notices the stop at the next heartbeat at the latest;
+        # the thread is a daemon, so close() need not wait for it that long.
+        self._thread.join(timeout=0.5)
 
     # -- applying -----------------------------------------------------------------------------
 
@@ -107,7 +109,7 @@ class RulesetSync:
             try:
                 r.raise_for_status()
                 self.ready.set()  # connected: the server will send anything newer than ours
-                for event in parse_events(r.iter_lines()):
+                for event in parse_events(self._lines(r)):
                     got_any = True
                     if event.event == "ruleset":
                         self._accept(json.loads(event.data))
@@ -116,6 +118,13 @@ class RulesetSync:
             finally:
                 self._response = None
         return got_any
+
+    def _lines(self, response: httpx.Response) -> Iterator[str]:
+        """The stream's lines until stop() — heartbeats included, so a stop is seen within one."""
+        for line in response.iter_lines():
+            if self._stop.is_set():
+                return
+            yield line
 
     def _run(self) -> None:
         backoff = self.settings.backoff_initial

@@ -10,7 +10,7 @@ from .aggregates import ArmSummary, MeanStats, ProportionStats, RatioStats, Supp
 from .cuped import CupedAdjustment, CupedStats, cuped
 from .effect import Alternative, Effect
 from .fixed import welch_test
-from .guardrail import Guardrail, GuardrailResult, Threshold, verdict_for_reason
+from .guardrail import Guardrail, GuardrailResult, verdict_for_reason
 from .multiple import Adjusted, benjamini_hochberg, holm
 from .planning import (
     Baseline,
@@ -35,6 +35,7 @@ from .rates import RateInterval, rate_interval
 from .reasons import ReasonCode
 from .sequential import sequential_test
 from .srm import SrmResult, srm_test
+from .threshold import Threshold
 from .verdict import Verdict
 
 __all__ = [

@@ -98,10 +98,10 @@ def beta_log_evalue(successes: float, trials: float, p0: float, r: float, *, abo
     s, f = successes, trials - successes
     a, b = r * p0, r * (1.0 - p0)
     tail = betaincc if above else betainc
-    posterior_mass = tail(a + s, b + f, p0)
-    if posterior_mass <= 0.0:
+    posterior_mass, prior_mass = tail(a + s, b + f, p0), tail(a, b, p0)
+    # No posterior mass on the alternative's side (or none a priori): no evidence for it.
+    if posterior_mass <= 0.0 or prior_mass <= 0.0:
         return -math.inf
-    prior_mass = tail(a, b, p0)
     return (
         betaln(a + s, b + f)
         - betaln(a, b)

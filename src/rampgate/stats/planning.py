@@ -225,6 +225,8 @@ def guardrail_sample_size(
     if not 0.5 <= power < 1.0:
         raise ValueError(f"power must lie in [0.5, 1), got {power!r}")
     g = guardrail
+    if g.quantile is not None:
+        raise ValueError("there is no planner for quantile guardrails yet")
     if g.relative and baseline.mean <= 0:
         raise ValueError("a relative margin needs a positive baseline mean")
 
