@@ -7,6 +7,7 @@ after another: a burst of noise then hurts all of them alike.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -15,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,15 @@ __all__ = [
     "Contestant",
     "Measurement",
     "fmt_ns",
+    "free_port",
     "machine_summary",
+    "percentile",
+    "postgres_problem",
+    "postgres_schema",
     "race",
     "rss_bytes",
     "run_child",
+    "server_process",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,3 +140,121 @@ def machine_summary() -> str:
         f"{platform.system()} {platform.machine()}, {cpus} CPUs{f' ({model})' if model else ''}; "
         f"load average {load}"
     )
+
+
+# -- a real rampgate server in a child process (P2, P4) -------------------------------------------
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(database_url: str, port: int, settings: dict[str, Any]) -> None:
+    """Child process body: ``rampgate serve`` as the CLI runs it (uvicorn, one worker)."""
+    import logging  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415
+
+    from rampgate.server.app import create_app  # noqa: PLC0415
+    from rampgate.server.settings import ServerSettings  # noqa: PLC0415
+
+    logging.getLogger("rampgate").setLevel(logging.WARNING)
+    config = ServerSettings(database_url=database_url, port=port, **settings)
+    app = create_app(config)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+@contextlib.contextmanager
+def server_process(database_url: str, **settings: Any) -> Iterator[tuple[str, int]]:
+    """Serve ``database_url`` from a fresh interpreter on a loopback port until the block ends.
+
+    Yields ``(base_url, pid)``. The server gets its own process (its own GIL), as in
+    production, so the benchmark's clients do not slow it down by sharing an interpreter.
+    """
+    import multiprocessing  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    port = free_port()
+    proc = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(database_url, port, settings), daemon=True
+    )
+    proc.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            if not proc.is_alive():
+                raise RuntimeError(f"the server exited with code {proc.exitcode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start within 30 s")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        assert proc.pid is not None
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        proc.join(timeout=10)
+        if proc.is_alive():  # pragma: no cover - uvicorn exits on SIGTERM
+            proc.kill()
+            proc.join(timeout=5)
+
+
+@contextlib.contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A URL whose ``search_path`` is a new, empty PostgreSQL schema, dropped on exit."""
+    import uuid  # noqa: PLC0415
+
+    import sqlalchemy as sa  # noqa: PLC0415
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    from rampgate.store import create_engine  # noqa: PLC0415
+
+    schema = f"rg_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, connect_args={"connect_timeout": 5})
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def postgres_problem(url: str) -> str | None:
+    """Why PostgreSQL at ``url`` cannot be used, or ``None`` when it can."""
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    from rampgate.store import create_engine  # noqa: PLC0415
+
+    engine = create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any failure to connect means "not available", with its reason
+        return f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0]}"
+    finally:
+        engine.dispose()
+    return None
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0…1) of ``values``, by linear interpolation between order statistics."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)

@@ -54,8 +54,6 @@ class EventBuffer:
         self.queue: deque[RawRecord] = deque(maxlen=capacity)
         self.capacity = capacity
         self.batch_size = batch_size
-        # Past this many queued records an append takes the slow path (wake-up, drop count).
-        self.threshold = min(batch_size, capacity)
         self._interval = flush_interval
         self._max_backoff = max_backoff
         self._on_error = on_error
@@ -64,6 +62,7 @@ class EventBuffer:
         self.sent = 0
         self.failed = 0
         self.dropped = 0
+        self._last_flush_size = 0
         self._wake = threading.Event()
         self._stopping = False
         self._lock = threading.Lock()  # one drainer at a time: the thread, or close()/flush()
@@ -77,23 +76,13 @@ class EventBuffer:
         return self._sink is not None
 
     def append(self, raw: RawRecord) -> None:
-        """Queue a record. The client inlines the same steps on its hot path."""
+        """Queue a record. The client inlines the same two steps on its hot path."""
         queue = self.queue
-        if len(queue) >= self.threshold:
-            self.crowded()
-        queue.append(raw)
-
-    def crowded(self) -> None:
-        """The queue holds a batch or more: wake the drainer; count a drop if it is full.
-
-        Called only past the batch threshold, so the common append pays for one ``len``. The
-        drop count is kept without a lock: two threads racing at a full buffer may count one
-        drop twice or not at all; it is for alerting, not accounting.
-        """
-        if len(self.queue) >= self.capacity:
+        if len(queue) >= self.capacity:
+            # Counted without a lock: two threads racing at a full buffer may count one drop
+            # twice or not at all; the count is for alerting, not accounting.
             self.dropped += 1
-        if not self._wake.is_set():
-            self._wake.set()
+        queue.append(raw)
 
     def __len__(self) -> int:
         return len(self.queue) + len(self._pending)
@@ -139,6 +128,7 @@ class EventBuffer:
         """
         delay = 0.05
         with self._lock:
+            self._last_flush_size = len(self.queue)
             while self._pending or self.queue:
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
@@ -154,7 +144,11 @@ class EventBuffer:
     def _run(self) -> None:
         backoff = 0.0
         while not self._stopping:
-            wait = self._interval if backoff == 0 else backoff * random.uniform(0.5, 1.0)
+            # A queue that held a batch or more at the last flush is busy: come back sooner,
+            # so the hot path never has to wake this thread (that would cost every append).
+            busy = self._last_flush_size >= self.batch_size
+            interval = min(self._interval, 0.05) if busy else self._interval
+            wait = interval if backoff == 0 else backoff * random.uniform(0.5, 1.0)
             self._wake.wait(wait)
             self._wake.clear()
             if self._stopping:

@@ -99,7 +99,7 @@ class Client:
         )
         self._record = self._events.enabled
         self._queue = self._events.queue
-        self._threshold = self._events.threshold
+        self._capacity = self._events.capacity
         self._closed = False
         self._watcher: FileWatcher | None = None
         self._reload_lock = threading.Lock()
@@ -186,10 +186,10 @@ class Client:
             else:
                 result = compiled.evaluate(context.merged)
             if expose and self._record:
-                # EventBuffer.append, inlined: this line runs on every request.
+                # EventBuffer.append, inlined: this runs on every request.
                 queue = self._queue
-                if len(queue) >= self._threshold:
-                    self._events.crowded()
+                if len(queue) >= self._capacity:
+                    self._events.dropped += 1  # approximate under races; see EventBuffer
                 queue.append((time_ns(), result.signature, context.user_id, context.session_id))
             return result
         except Exception as exc:  # fail open: see rampgate.sdk.failsafe
