@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 
 from rampgate.store.schema import audit_log
-
 from tests.store.test_audit import _tampering
 
 from .conftest import AGENT

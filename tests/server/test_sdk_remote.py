@@ -117,7 +117,7 @@ def test_server_away_keeps_serving_and_loses_no_event(engine: Engine, tmp_path: 
         ).raise_for_status()
         clients = [remote_client(url, sdk_token, cache_path=cache) for _ in range(3)]
         assert all(c.wait_ready(5) for c in clients)
-        wait_for(lambda: cache.exists())
+        wait_for(cache.exists)
 
     # The server is gone. Clients keep serving what they had; a new one starts from the cache.
     late = remote_client(f"http://127.0.0.1:{port}", sdk_token, cache_path=cache)
