@@ -87,3 +87,35 @@ def test_tour_runs_and_tells_the_ramp_story() -> None:
     assert "left the canary:      0" in result.output
     assert "1,000 of 1,000 keep their variant" in result.output
     assert "{'DISABLED': 1000}" in result.output
+
+
+def test_experiment_plan_sequential_needs_more_than_fixed() -> None:
+    base = [
+        "experiment",
+        "plan",
+        "--baseline-rate",
+        "0.6",
+        "--mde",
+        "0.02",
+        "--units-per-day",
+        "5000",
+        "--json",
+    ]
+    fixed = json.loads(runner.invoke(app, base).output)
+    sequential = json.loads(runner.invoke(app, [*base, "--sequential"]).output)
+    assert 0 < fixed["total"] < sequential["total"]
+    assert fixed["days"] == fixed["total"] / 5000
+    guarded = json.loads(
+        runner.invoke(app, [*base, "--guardrail", "escalation:rate=0.12,margin=10%"]).output
+    )
+    assert guarded["guardrails"][0]["control"] > 0 and guarded["days"] >= fixed["days"]
+
+
+def test_experiment_plan_refuses_a_bad_baseline() -> None:
+    result = runner.invoke(app, ["experiment", "plan", "--mde", "0.02", "--units-per-day", "10"])
+    assert result.exit_code == 1 and "--baseline-rate" in result.output
+    result = runner.invoke(
+        app,
+        ["experiment", "plan", "--baseline-rate", "1.5", "--mde", "0.02", "--units-per-day", "10"],
+    )
+    assert result.exit_code == 1 and "rate" in result.output

@@ -11,6 +11,7 @@ import typer
 from rampgate._version import __version__
 
 from . import apply as _apply
+from . import experiment as _experiment
 from . import flags as _flags
 from . import server as _server
 from . import tour as _tour
@@ -45,6 +46,7 @@ _flags.register(app)
 _tour.register(app)
 _apply.register(app)
 _server.register(app)
+_experiment.register(app)
 
 
 def main() -> None:
