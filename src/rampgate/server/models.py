@@ -108,24 +108,33 @@ class TokenIn(_Strict):
     name: str = ""
 
 
+# Event fields fit the events table's columns (VARCHAR(n); PostgreSQL refuses NUL characters).
+_NO_NUL = r"^[^\x00]*$"
+_Text32 = Annotated[str, Field(max_length=32, pattern=_NO_NUL)]
+_Text128 = Annotated[str, Field(max_length=128, pattern=_NO_NUL)]
+_Text256 = Annotated[str, Field(max_length=256, pattern=_NO_NUL)]
+
+
 class EventIn(BaseModel):
     """One exposure or outcome event as the SDK sends it."""
 
     model_config = ConfigDict(extra="ignore")
 
-    id: Annotated[str, Field(min_length=8, max_length=64)]
+    # Bounds are the events table's columns (BIGINT, INTEGER, VARCHAR(n)): a value that does
+    # not fit is this request's 422, never the database's 500.
+    id: Annotated[str, Field(min_length=8, max_length=64, pattern=_NO_NUL)]
     type: Literal["exposure", "event"]
-    time_ms: Annotated[int, Field(ge=0)]
-    environment: str | None = None
-    user_id: str | None = None
-    session_id: str | None = None
-    flag: str | None = None
-    variant: str | None = None
-    reason: str | None = None
-    rule_id: str | None = None
-    flag_version: int | None = None
-    name: str | None = None
-    value: float | None = None
+    time_ms: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    environment: _Text128 | None = None
+    user_id: _Text256 | None = None
+    session_id: _Text256 | None = None
+    flag: _Text128 | None = None
+    variant: _Text128 | None = None
+    reason: _Text32 | None = None
+    rule_id: _Text128 | None = None
+    flag_version: Annotated[int, Field(ge=-(2**31), le=2**31 - 1)] | None = None
+    name: _Text256 | None = None
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
     properties: dict[str, Any] | None = None
 
 
