@@ -18,7 +18,7 @@ from rampgate.errors import ConfigError
 from .assignment import get_bucket_ranges, in_namespace
 from .conditions import compile_condition
 from .frozen import freeze, thaw
-from .hashing import gb_hash, hash_string, hash_v2
+from .hashing import gb_hash, hash_string, seeded_v2
 from .model import (
     Context,
     Evaluation,
@@ -72,7 +72,7 @@ def _filters_pass(filters: Sequence[SplitFilter], attrs: Attrs) -> bool:
 
 def _hasher(seed: str, version: int) -> Callable[[str], float | None]:
     if version == 2:
-        return lambda unit: hash_v2(seed, unit)
+        return seeded_v2(seed)
     return lambda unit: gb_hash(seed, unit, version)
 
 
@@ -91,9 +91,11 @@ def _split_step(flag: Flag, rule: Rule, split: Split, results: Sequence[Evaluati
     filters = split.filters
 
     def step(attrs: Attrs, stack: Stack) -> Evaluation | None:
-        text = _unit_value(attrs, unit, fallback)
-        if not text:
-            return None
+        text = attrs.get(unit)
+        if type(text) is not str or not text:  # the common case, a non-empty string, skips this
+            text = _unit_value(attrs, unit, fallback)
+            if not text:
+                return None
         if namespace is not None and not in_namespace(text, namespace):
             return None
         if filters and not _filters_pass(filters, attrs):
@@ -167,6 +169,7 @@ class CompiledFlag:
         "flag",
         "gated",
         "key",
+        "killed",
         "pin_generation",
         "pin_session",
         "pin_ttl",
@@ -178,6 +181,7 @@ class CompiledFlag:
     ) -> None:
         self.flag = flag
         self.key = flag.key
+        self.killed = flag.killed
         self.version = flag.version
         self.pin_session = flag.pin is Pin.SESSION
         self.pin_ttl = flag.pin_ttl
@@ -204,12 +208,8 @@ class CompiledFlag:
         self._prereqs = tuple(prereqs)
         self._lookup = lookup
 
-    @property
-    def killed(self) -> bool:
-        return self.flag.killed
-
     def evaluate(self, attrs: Attrs, stack: Stack = ()) -> Evaluation:
-        if self.flag.killed:
+        if self.killed:
             return self._disabled
         try:
             if self._prereqs and not _prereqs_pass(

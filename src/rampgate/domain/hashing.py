@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-__all__ = ["fnv1a32", "gb_hash", "hash_string", "hash_v2"]
+__all__ = ["fnv1a32", "gb_hash", "hash_string", "hash_v2", "seeded_v2"]
 
 _OFFSET = 0x811C9DC5
 _PRIME = 0x01000193
@@ -56,6 +56,20 @@ def hash_v2(seed: str, value: str) -> float:
     s = seed + value
     inner = _ascii_fnv(s.encode()) if s.isascii() else fnv1a32(s)
     return (_ascii_fnv(str(inner).encode()) % 10000) / 10000
+
+
+def seeded_v2(seed: str) -> Callable[[str], float]:
+    """``hash_v2`` with the seed fixed: its bytes are encoded once, per compiled split."""
+    if not seed.isascii():
+        return lambda value: hash_v2(seed, value)
+    seed_bytes = seed.encode()
+    fast = _ascii_fnv
+
+    def hashed(value: str) -> float:
+        inner = fast(seed_bytes + value.encode()) if value.isascii() else fnv1a32(seed + value)
+        return (fast(str(inner).encode()) % 10000) / 10000
+
+    return hashed
 
 
 def gb_hash(seed: str, value: str, version: int) -> float | None:
