@@ -136,6 +136,15 @@ def _constant(result: Evaluation) -> Step:
     return step
 
 
+def _when(pred: Callable[[Attrs], bool], result: Evaluation) -> Step:
+    """A targeting rule: one call decides it (the guard and the constant fused)."""
+
+    def step(attrs: Attrs, stack: Stack) -> Evaluation | None:
+        return result if pred(attrs) else None
+
+    return step
+
+
 def _guard(pred: Callable[[Attrs], bool], inner: Step) -> Step:
     def step(attrs: Attrs, stack: Stack) -> Evaluation | None:
         return inner(attrs, stack) if pred(attrs) else None
@@ -267,6 +276,11 @@ def _rule_step(
     flag: Flag, index: int, rule: Rule, groups: Mapping[str, Sequence[Any]], lookup: FlagLookup
 ) -> Step:
     path = f"flags.{flag.key}.rules[{index}]"
+    pred = (
+        compile_condition(rule.condition, saved_groups=groups, path=f"{path}.condition")
+        if rule.condition
+        else None
+    )
     step: Step
     if rule.split is not None:
         results = [
@@ -280,16 +294,14 @@ def _rule_step(
         name = rule.serve if rule.serve is not None else flag.default
         reason = Reason.SPLIT if rule.portion is not None else Reason.TARGETING_MATCH
         ev = Evaluation(flag.key, name, freeze(flag.variants[name]), reason, rule.id, flag.version)
+        if rule.portion is None and not rule.prerequisites:
+            # The common targeting rule: one call decides it.
+            return _when(pred, ev) if pred is not None else _constant(ev)
         step = _portion_step(flag, rule.portion, ev) if rule.portion is not None else _constant(ev)
     if rule.prerequisites:
-        step = _prereq_guard(
-            _prereq_checks(rule.prerequisites, groups, f"{path}.prerequisites"), lookup, step, flag
-        )
-    if rule.condition:
-        step = _guard(
-            compile_condition(rule.condition, saved_groups=groups, path=f"{path}.condition"), step
-        )
-    return step
+        checks = _prereq_checks(rule.prerequisites, groups, f"{path}.prerequisites")
+        step = _prereq_guard(checks, lookup, step, flag)
+    return _guard(pred, step) if pred is not None else step
 
 
 def _prereq_guard(

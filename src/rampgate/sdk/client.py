@@ -65,6 +65,7 @@ class Client:
             raise ConfigError("give either a ruleset (embedded mode) or url= (server mode)")
         self.settings = settings or ClientSettings()
         self._ruleset = ruleset if ruleset is not None else Ruleset("", {})
+        self._flags = self._ruleset.flags
         self._clock = clock
         self._pins: PinStore = pin_store or LruPinStore(self.settings.pin_capacity)
         self._failsafe = Failsafe()
@@ -161,6 +162,7 @@ class Client:
                 if compiled.killed and compiled.pin_session:
                     self._pins.clear_flag(key)
             self._ruleset = ruleset
+            self._flags = ruleset.flags  # the hot path reads this one attribute
 
     @property
     def ruleset(self) -> Ruleset:
@@ -177,12 +179,11 @@ class Client:
         context or an internal failure gives the flag's safe default with reason ``ERROR``.
         """
         try:
-            compiled = self._ruleset.flags.get(flag)
+            compiled = self._flags.get(flag)
             if compiled is None:
                 return self._unknown(flag, default)
-            session = context.session_id
-            if compiled.pin_session and session is not None and not compiled.killed:
-                result = self._evaluate_pinned(compiled, session, context)
+            if compiled.pin_session and context.session_id is not None and not compiled.killed:
+                result = self._evaluate_pinned(compiled, context.session_id, context)
             else:
                 result = compiled.evaluate(context.merged)
             if expose and self._record:
