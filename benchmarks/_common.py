@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "Contestant",
     "Measurement",
+    "cpu_seconds",
     "fmt_ns",
     "free_port",
     "machine_summary",
@@ -147,7 +148,7 @@ def machine_summary() -> str:
 
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
-    import socket  # noqa: PLC0415
+    import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -156,12 +157,12 @@ def free_port() -> int:
 
 def _serve(database_url: str, port: int, settings: dict[str, Any]) -> None:
     """Child process body: ``rampgate serve`` as the CLI runs it (uvicorn, one worker)."""
-    import logging  # noqa: PLC0415
+    import logging
 
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
-    from rampgate.server.app import create_app  # noqa: PLC0415
-    from rampgate.server.settings import ServerSettings  # noqa: PLC0415
+    from rampgate.server.app import create_app
+    from rampgate.server.settings import ServerSettings
 
     logging.getLogger("rampgate").setLevel(logging.WARNING)
     config = ServerSettings(database_url=database_url, port=port, **settings)
@@ -176,9 +177,9 @@ def server_process(database_url: str, **settings: Any) -> Iterator[tuple[str, in
     Yields ``(base_url, pid)``. The server gets its own process (its own GIL), as in
     production, so the benchmark's clients do not slow it down by sharing an interpreter.
     """
-    import multiprocessing  # noqa: PLC0415
+    import multiprocessing
 
-    import httpx  # noqa: PLC0415
+    import httpx
 
     port = free_port()
     proc = multiprocessing.get_context("spawn").Process(
@@ -212,12 +213,12 @@ def server_process(database_url: str, **settings: Any) -> Iterator[tuple[str, in
 @contextlib.contextmanager
 def postgres_schema(url: str) -> Iterator[str]:
     """A URL whose ``search_path`` is a new, empty PostgreSQL schema, dropped on exit."""
-    import uuid  # noqa: PLC0415
+    import uuid
 
-    import sqlalchemy as sa  # noqa: PLC0415
-    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
 
-    from rampgate.store import create_engine  # noqa: PLC0415
+    from rampgate.store import create_engine
 
     schema = f"rg_bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url, connect_args={"connect_timeout": 5})
@@ -234,9 +235,9 @@ def postgres_schema(url: str) -> Iterator[str]:
 
 def postgres_problem(url: str) -> str | None:
     """Why PostgreSQL at ``url`` cannot be used, or ``None`` when it can."""
-    import sqlalchemy as sa  # noqa: PLC0415
+    import sqlalchemy as sa
 
-    from rampgate.store import create_engine  # noqa: PLC0415
+    from rampgate.store import create_engine
 
     engine = create_engine(url, connect_args={"connect_timeout": 3})
     try:
@@ -258,3 +259,14 @@ def percentile(values: Sequence[float], q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system, all threads) used so far by process ``pid`` (default: this one)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    # Fields 14 and 15 of proc(5) (utime, stime), counted after the ")" that ends field 2.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

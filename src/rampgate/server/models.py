@@ -105,7 +105,7 @@ class EnvironmentIn(_Strict):
 class TokenIn(_Strict):
     kind: Literal["admin", "sdk"]
     environment: Key | None = Field(None, description="required for sdk tokens")
-    name: str = ""
+    name: str = Field("", max_length=256, description="a label shown in receipts")
 
 
 # Event fields fit the events table's columns (VARCHAR(n); PostgreSQL refuses NUL characters).

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 from sqlalchemy.engine import Connection
 
 from rampgate.server.auth import Principal, require_admin
@@ -118,9 +118,9 @@ def audit(
     resource: Annotated[
         str | None, Query(description="resource prefix, e.g. environments/prod")
     ] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     with db.read(request.app.state.engine) as conn:

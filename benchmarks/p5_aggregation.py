@@ -1,0 +1,473 @@
+"""Benchmark P5: aggregation where the events live, against one hand-written GROUP BY.
+
+Loads ``--units`` units and ``--events`` rows (exposures + outcome events; default 1,000,000 /
+10,000,000) into the ``events`` table of a SQLite file and of a fresh PostgreSQL schema, then
+times, per metric kind, in the same run and taking turns (median of ``--runs``, default 3, after
+one warm-up round):
+
+- **rampgate**: ``rampgate.store.analysis.aggregate`` — first exposure decides the arm, events
+  before it ignored, multi-arm units reported and excluded, zero-event units counted, per-unit
+  values then per-arm sums (and a histogram for the quantile metric);
+- **floor**: ``SELECT variant, count(*), sum(value), sum(value*value) FROM events WHERE <the same
+  rows> GROUP BY variant`` — one GROUP BY over the same rows, the goal's yardstick (≤ 1.3×);
+- **per-unit floor**: the least any per-unit analysis must do — ``GROUP BY unit`` over the same
+  rows, then sums over the units — with none of the exposure rules. Printed for context.
+
+The data: one environment; the flag ``support-agent`` with arms ``stable``/``candidate`` (50/50),
+every unit exposed once, 30% of them again (same arm), ``--multi-arm`` of them (default 0.5%)
+also to the other arm later; a second flag exposed to 10% of the units (noise); the rest of the
+rows are outcome events of four names (``task_success``, ``latency_ms``, ``cost_usd``,
+``escalated``), 5% of them from units never exposed, spread over the week after each unit's
+first exposure — except that ``--pre-exposure`` of the units (default 2%) have about half of
+their events before it. Rows are in time order with time-ordered ids, as an SDK sends them.
+
+Loading uses the bulk paths: SQLite ``executemany`` in batches of 100,000 rows in one
+transaction with ``synchronous=OFF`` (a benchmark database), PostgreSQL ``COPY``; the secondary
+indexes and the primary key are built after the load (faster than maintaining them row by row),
+then ``ANALYZE``. ``--reuse`` keeps the loaded databases between runs (SQLite file and PostgreSQL
+schema named after the sizes) to time again without loading.
+
+Indexes: besides the migration's indexes, the benchmark creates the two covering indexes the
+aggregation wants (``--no-analysis-indexes`` skips them); see ``docs/analysis-sql.md``. They are
+not in the migrations yet — the lead adds them.
+
+    uv run --frozen python -m benchmarks.p5_aggregation [--units N] [--events N]
+        [--backend sqlite|postgresql|both] [--runs N] [--metrics mean,proportion,ratio,quantile]
+        [--postgres-url URL] [--sqlite-path FILE] [--reuse] [--no-analysis-indexes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from benchmarks._common import machine_summary, postgres_problem
+from rampgate import store
+from rampgate.store.analysis import AnalysisSpec, aggregate
+
+GOAL = 1.3
+ENV = "prod"
+FLAG = "support-agent"
+ARMS = ("stable", "candidate")
+NAMES = ("task_success", "latency_ms", "cost_usd", "escalated")
+NAME_SHARE = (0.25, 0.35, 0.30, 0.10)
+T0 = 1_700_000_000_000
+DAY = 86_400_000
+COLUMNS = (
+    "id",
+    "environment",
+    "type",
+    "time_ms",
+    "user_id",
+    "session_id",
+    "flag",
+    "variant",
+    "reason",
+    "rule_id",
+    "flag_version",
+    "name",
+    "value",
+    "properties",
+    "received_at",
+)
+BATCH = 100_000
+
+SPECS = {
+    "mean": AnalysisSpec(ENV, FLAG, ARMS, "mean", "latency_ms"),
+    "proportion": AnalysisSpec(ENV, FLAG, ARMS, "proportion", "task_success"),
+    "ratio": AnalysisSpec(ENV, FLAG, ARMS, "ratio", "cost_usd", denominator="task_success"),
+    "quantile": AnalysisSpec(ENV, FLAG, ARMS, "quantile", "latency_ms"),
+}
+
+# The covering indexes the aggregation wants (docs/analysis-sql.md). Same leading columns as the
+# migration's two indexes, which they would replace; the benchmark creates them beside those.
+ANALYSIS_INDEXES = {
+    "sqlite": [
+        "CREATE INDEX ix_events_analysis_flag ON events "
+        "(environment, flag, time_ms, type, variant, flag_version, user_id, session_id)",
+        "CREATE INDEX ix_events_analysis_name ON events "
+        "(environment, name, time_ms, type, user_id, session_id, value)",
+    ],
+    "postgresql": [
+        "CREATE INDEX ix_events_analysis_flag ON events (environment, flag, time_ms) "
+        "INCLUDE (type, variant, flag_version, user_id, session_id)",
+        "CREATE INDEX ix_events_analysis_name ON events (environment, name, time_ms) "
+        "INCLUDE (type, user_id, session_id, value)",
+    ],
+}
+MIGRATION_INDEXES = {
+    "ix_events_environment_flag": "(environment, flag, time_ms)",
+    "ix_events_environment_name": "(environment, name, time_ms)",
+    "ix_events_user_id": "(user_id)",
+}
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """Columns of every row, in time order (numpy arrays)."""
+
+    unit: np.ndarray  # index into unit names
+    exposure: np.ndarray  # bool
+    flag: np.ndarray  # 0 the experiment's flag, 1 the noise flag
+    arm: np.ndarray  # 0/1
+    time_ms: np.ndarray
+    name: np.ndarray  # index into NAMES
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.unit)
+
+
+def generate(
+    units: int, rows: int, *, multi_arm: float, pre_exposure: float, seed: int = 5
+) -> Data:
+    rng = np.random.default_rng(seed)
+    arm = rng.integers(0, 2, units)
+    first = T0 + rng.integers(0, 14 * DAY, units)
+    # Exposures: one per unit; 30% again in the same arm; multi_arm to the other arm; noise flag.
+    again = rng.choice(units, int(units * 0.3))
+    leak = rng.choice(units, int(units * multi_arm), replace=False)
+    noise = rng.choice(units, int(units * 0.1), replace=False)
+    e_unit = np.concatenate([np.arange(units), again, leak, noise])
+    e_arm = np.concatenate([arm, arm[again], 1 - arm[leak], rng.integers(0, 2, len(noise))])
+    e_time = np.concatenate(
+        [
+            first,
+            first[again] + rng.integers(0, 3 * DAY, len(again)),
+            first[leak] + rng.integers(1, 3 * DAY, len(leak)),
+            T0 + rng.integers(0, 14 * DAY, len(noise)),
+        ]
+    )
+    e_flag = np.concatenate([np.zeros(units + len(again) + len(leak), np.int8), np.ones(len(noise), np.int8)])
+    n_events = rows - len(e_unit)
+    if n_events < 0:
+        raise SystemExit(f"--events {rows} is fewer than the {len(e_unit)} exposures of {units} units")
+    # Outcome events: 5% from units never exposed (index >= units), the rest from exposed units.
+    v_unit = rng.integers(0, units, n_events)
+    outside = rng.random(n_events) < 0.05
+    v_unit[outside] = units + rng.integers(0, max(units // 10, 1), int(outside.sum()))
+    base = np.where(outside, T0 + rng.integers(0, 14 * DAY, n_events), first[np.minimum(v_unit, units - 1)])
+    dirty_unit = np.zeros(units + max(units // 10, 1), bool)
+    dirty_unit[rng.choice(units, int(units * pre_exposure), replace=False)] = True
+    before = dirty_unit[v_unit] & (rng.random(n_events) < 0.5)
+    v_time = np.where(before, base - rng.integers(1, DAY, n_events), base + rng.integers(0, 7 * DAY, n_events))
+    v_name = rng.choice(len(NAMES), n_events, p=NAME_SHARE)
+    v_arm = arm[np.minimum(v_unit, units - 1)]
+    latency = rng.lognormal(6.0, 0.8, n_events) * np.where(v_arm == 1, 0.97, 1.0)
+    cost = rng.gamma(2.0, 0.01, n_events)
+    v_value = np.select([v_name == 1, v_name == 2], [latency, cost], 1.0)
+    order = np.argsort(np.concatenate([e_time, v_time]), kind="stable")
+    cat = np.concatenate
+    return Data(
+        unit=cat([e_unit, v_unit])[order],
+        exposure=cat([np.ones(len(e_unit), bool), np.zeros(n_events, bool)])[order],
+        flag=cat([e_flag, np.zeros(n_events, np.int8)])[order],
+        arm=cat([e_arm, np.zeros(n_events, np.int64)])[order],
+        time_ms=cat([e_time, v_time])[order],
+        name=cat([np.zeros(len(e_unit), np.int64), v_name])[order],
+        value=cat([np.zeros(len(e_unit)), v_value])[order],
+    )
+
+
+def batches(data: Data, received_at: Any) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows as tuples in the order of :data:`COLUMNS`, ``BATCH`` at a time."""
+    flags = (FLAG, "other-flag")
+    for start in range(0, len(data), BATCH):
+        stop = min(start + BATCH, len(data))
+        out: list[tuple[Any, ...]] = []
+        for i, unit, exposure, flag, arm, t, name, value in zip(
+            range(start, stop),
+            data.unit[start:stop].tolist(),
+            data.exposure[start:stop].tolist(),
+            data.flag[start:stop].tolist(),
+            data.arm[start:stop].tolist(),
+            data.time_ms[start:stop].tolist(),
+            data.name[start:stop].tolist(),
+            data.value[start:stop].tolist(),
+            strict=True,
+        ):
+            row_id = f"00000000-0000-7000-8000-{i:012x}"
+            if exposure:
+                out.append(
+                    (row_id, ENV, "exposure", t, f"u{unit}", None, flags[flag], ARMS[arm],
+                     "SPLIT", "canary", 3, None, None, None, received_at)
+                )
+            else:
+                out.append(
+                    (row_id, ENV, "event", t, f"u{unit}", None, None, None,
+                     None, None, None, NAMES[name], value, None, received_at)
+                )
+        yield out
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def load_sqlite(path: Path, data: Data, analysis_indexes: bool) -> None:
+    if path.exists():
+        path.unlink()
+    engine = store.create_engine(f"sqlite:///{path}")
+    store.upgrade(engine)
+    engine.dispose()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("PRAGMA cache_size=-262144")
+        for name in MIGRATION_INDEXES:
+            conn.execute(f"DROP INDEX {name}")
+        sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+        conn.execute("BEGIN")
+        for batch in batches(data, "2024-01-01 00:00:00.000000"):
+            conn.executemany(sql, batch)
+        conn.execute("COMMIT")
+        for name, columns in MIGRATION_INDEXES.items():
+            conn.execute(f"CREATE INDEX {name} ON events {columns}")
+        if analysis_indexes:
+            for statement in ANALYSIS_INDEXES["sqlite"]:
+                conn.execute(statement)
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def load_postgresql(url: str, data: Data, analysis_indexes: bool) -> None:
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    engine = store.create_engine(url)
+    store.upgrade(engine)
+    engine.dispose()
+    schema = _search_path(url)
+    with psycopg.connect(_plain_url(url), options=f"-csearch_path={schema}") as conn:
+        for name in MIGRATION_INDEXES:
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute("ALTER TABLE events DROP CONSTRAINT pk_events")
+        received = datetime(2024, 1, 1, tzinfo=UTC)
+        with conn.cursor().copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for batch in batches(data, received):
+                for row in batch:
+                    copy.write_row(row)
+        conn.execute("ALTER TABLE events ADD CONSTRAINT pk_events PRIMARY KEY (id)")
+        for name, columns in MIGRATION_INDEXES.items():
+            conn.execute(f"CREATE INDEX {name} ON events {columns}")
+        if analysis_indexes:
+            for statement in ANALYSIS_INDEXES["postgresql"]:
+                conn.execute(statement)
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE events")
+
+
+def _plain_url(url: str) -> str:
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+
+
+def _search_path(url: str) -> str:
+    options = str(make_url(url).query.get("options", ""))
+    return options.removeprefix("-csearch_path=")
+
+
+# -- timing ----------------------------------------------------------------------------------------
+
+
+def floor_sql(spec: AnalysisSpec, *, per_unit: bool) -> str:
+    names = ", ".join(f"'{n}'" for n in spec.event_names)
+    arms = ", ".join(f"'{a}'" for a in spec.arms)
+    where = (
+        f"environment = '{spec.environment}' AND ("
+        f"(type = 'exposure' AND flag = '{spec.flag}' AND variant IN ({arms})) OR "
+        f"(type = 'event' AND name IN ({names})))"
+    )
+    if per_unit:
+        return (
+            "SELECT count(*), sum(s), sum(s * s) FROM "
+            f"(SELECT {spec.unit}, sum(value) AS s FROM events WHERE {where} "
+            f"GROUP BY {spec.unit}) AS per_unit"
+        )
+    return (
+        "SELECT variant, count(*), sum(value), sum(value * value) FROM events "
+        f"WHERE {where} GROUP BY variant"
+    )
+
+
+@dataclass(slots=True)
+class Timing:
+    name: str
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def race(contestants: Sequence[tuple[str, Callable[[], object]]], runs: int) -> list[Timing]:
+    timings = [Timing(name, []) for name, _ in contestants]
+    for round_no in range(runs + 1):  # one warm-up round: caches, statistics, plans
+        for (_, run), timing in zip(contestants, timings, strict=True):
+            start = time.perf_counter()
+            run()
+            if round_no:
+                timing.seconds.append(time.perf_counter() - start)
+    return timings
+
+
+def bench_backend(label: str, engine: Engine, metrics: Sequence[str], runs: int) -> list[str]:
+    lines = []
+    for metric in metrics:
+        spec = SPECS[metric]
+        result: list[Any] = []
+
+        def ours(spec: AnalysisSpec = spec, result: list[Any] = result) -> None:
+            with store.read(engine) as conn:
+                result[:] = [aggregate(conn, spec)]
+
+        def text(sql: str) -> Callable[[], object]:
+            def run() -> object:
+                with engine.connect() as conn:
+                    return conn.execute(sa.text(sql)).all()
+
+            return run
+
+        timings = race(
+            [
+                ("rampgate", ours),
+                ("floor", text(floor_sql(spec, per_unit=False))),
+                ("per-unit floor", text(floor_sql(spec, per_unit=True))),
+            ],
+            runs,
+        )
+        mine, floor, unit_floor = (t.median for t in timings)
+        ratio = mine / floor
+        arms = " ".join(f"{a.arm}: n={a.n:,}" for a in result[0])
+        lines.append(
+            f"{label:<10} {metric:<10} rampgate {mine:7.2f} s   floor {floor:6.2f} s   "
+            f"ratio {ratio:5.2f}x (goal <= {GOAL}x: {'ok' if ratio <= GOAL else 'MISSED'})   "
+            f"per-unit floor {unit_floor:6.2f} s ({mine / unit_floor:4.2f}x)   [{arms}; "
+            f"multi-arm {result[0].multi_arm_units:,}, before exposure "
+            f"{result[0].events_before_exposure:,}]"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+@contextlib.contextmanager
+def postgres_database(base_url: str, name: str, reuse: bool) -> Iterator[tuple[str, bool]]:
+    """(url, loaded already) of schema ``name``; dropped at the end unless ``reuse``."""
+    engine = store.create_engine(base_url)
+    with engine.begin() as conn:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM information_schema.tables WHERE table_schema = :s AND table_name = 'events'"),
+            {"s": name},
+        ).first()
+        if not (reuse and exists):
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+            conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={name}"})
+    try:
+        yield url.render_as_string(hide_password=False), bool(reuse and exists)
+    finally:
+        if not reuse:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=10_000_000, help="rows in all")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--metrics", default="mean,proportion,ratio,quantile")
+    parser.add_argument("--multi-arm", type=float, default=0.005)
+    parser.add_argument("--pre-exposure", type=float, default=0.02)
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "RAMPGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--sqlite-path", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true", help="keep (and reuse) loaded databases")
+    parser.add_argument("--no-analysis-indexes", action="store_true")
+    args = parser.parse_args(argv)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    indexes = not args.no_analysis_indexes
+    print(f"P5 aggregation benchmark — {machine_summary()}")
+    print(
+        f"data: {args.units:,} units, {args.events:,} rows (exposures + events); multi-arm "
+        f"{args.multi_arm:.1%} of units, events before first exposure for {args.pre_exposure:.1%}; "
+        f"analysis indexes {'created' if indexes else 'not created'}; median of {args.runs} runs"
+    )
+    started = time.perf_counter()
+    data: Data | None = None
+
+    def get_data() -> Data:
+        nonlocal data
+        if data is None:
+            t = time.perf_counter()
+            data = generate(
+                args.units, args.events, multi_arm=args.multi_arm, pre_exposure=args.pre_exposure
+            )
+            print(f"generated {len(data):,} rows in {time.perf_counter() - t:.1f} s", flush=True)
+        return data
+
+    tag = f"p5_{args.units}_{args.events}_{'ix' if indexes else 'noix'}"
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.backend in ("sqlite", "both"):
+            path = args.sqlite_path or (
+                Path(tempfile.gettempdir()) / f"{tag}.db" if args.reuse else Path(tmp) / "p5.db"
+            )
+            if not (args.reuse and path.exists()):
+                t = time.perf_counter()
+                load_sqlite(path, get_data(), indexes)
+                size = path.stat().st_size / 2**30
+                print(f"sqlite: loaded in {time.perf_counter() - t:.0f} s ({size:.2f} GiB)", flush=True)
+            engine = store.create_engine(f"sqlite:///{path}")
+            try:
+                lines += bench_backend("sqlite", engine, metrics, args.runs)
+            finally:
+                engine.dispose()
+        if args.backend in ("postgresql", "both"):
+            problem = postgres_problem(args.postgres_url)
+            if problem:
+                print(f"postgresql: skipped ({problem})")
+            else:
+                with postgres_database(args.postgres_url, tag, args.reuse) as (url, loaded):
+                    if not loaded:
+                        t = time.perf_counter()
+                        load_postgresql(url, get_data(), indexes)
+                        print(f"postgresql: loaded in {time.perf_counter() - t:.0f} s", flush=True)
+                    engine = store.create_engine(url)
+                    try:
+                        lines += bench_backend("postgresql", engine, metrics, args.runs)
+                    finally:
+                        engine.dispose()
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

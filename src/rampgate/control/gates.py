@@ -1,0 +1,192 @@
+"""Gates: everything that decides a step, computed from the state and observations at ``now``.
+
+:func:`assess` does not decide anything; it measures. ``reconcile`` reads the result, and so can
+``rampgate rollout status`` (per-guardrail verdicts with intervals, time left) without acting.
+
+A step's gates, all of which must pass to leave it:
+
+- ``guardrails`` — every guardrail ``PASS`` (``FAIL`` on any rolls back before anything else);
+- ``srm`` — the units per arm match the weights (a flagged split rolls back: the comparison
+  cannot be trusted);
+- ``sample`` — each guardrail's arms have the power rule's minimum sample at the step's weight;
+- ``min_units`` — both arms have the step's ``min_units``;
+- ``min_duration`` — the step has lasted its ``min_duration``;
+- ``eval`` — the required offline evaluation has passed;
+- ``approval`` — an operator approved the step, when it asks for one.
+
+The shadow phase has ``shadow_pairs`` (enough paired comparisons), ``guardrails`` (those
+measurable on shadow pairs) and ``eval``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rampgate.stats import Verdict
+
+from .evidence import GateResult, MetricEvidence, SrmEvidence, evaluate_guardrail, srm_evidence
+from .observations import Observations
+from .plan import RolloutPlan
+from .state import RolloutState
+
+__all__ = ["Assessment", "assess"]
+
+_WAITING = (Verdict.INCONCLUSIVE, Verdict.NODATA)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The gates of the current phase at one look."""
+
+    phase: str
+    weight: float
+    evidence: tuple[MetricEvidence, ...]
+    srm: SrmEvidence | None
+    gates: tuple[GateResult, ...]
+    elapsed: float
+    time_left: float
+
+    @property
+    def verdict(self) -> Verdict:
+        """The worst guardrail verdict (``PASS`` when no guardrail could be measured here)."""
+        return Verdict.worst(Verdict.PASS, *(e.verdict for e in self.evidence))
+
+    @property
+    def failed(self) -> tuple[MetricEvidence, ...]:
+        """Guardrails whose harm is established."""
+        return tuple(e for e in self.evidence if e.verdict is Verdict.FAIL)
+
+    @property
+    def errors(self) -> tuple[MetricEvidence, ...]:
+        return tuple(e for e in self.evidence if e.verdict is Verdict.ERROR)
+
+    @property
+    def srm_alarm(self) -> bool:
+        return self.srm is not None and self.srm.flagged
+
+    def gate(self, name: str) -> GateResult:
+        return next(g for g in self.gates if g.name == name)
+
+    def ready(self, *, ignore: tuple[str, ...] = ()) -> bool:
+        """Every gate passes (apart from those in ``ignore``)."""
+        return all(g.passed for g in self.gates if g.name not in ignore)
+
+    @property
+    def waiting(self) -> bool:
+        """A step's time is up but its guardrails are still undecided: it holds."""
+        return self.phase.startswith("step") and self.time_left <= 0 and self.verdict in _WAITING
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}" if math.isfinite(x) else ("-inf" if x < 0 else "inf")
+
+
+def describe(e: MetricEvidence) -> str:
+    """``escalation margin 10%: FAIL, harm 0.18 in [0.12, 0.25] (wilson-mover)``."""
+    if e.reason is not None and not math.isfinite(e.harm_low) and not math.isfinite(e.harm_high):
+        return f"{e.guardrail}: {e.verdict} ({e.reason})"
+    return (
+        f"{e.guardrail}: {e.verdict}, harm {_fmt(e.harm)} in "
+        f"[{_fmt(e.harm_low)}, {_fmt(e.harm_high)}] ({e.method})"
+    )
+
+
+def _guardrail_gate(evidence: tuple[MetricEvidence, ...]) -> GateResult:
+    pending = [describe(e) for e in evidence if e.verdict is not Verdict.PASS]
+    if not evidence:
+        return GateResult("guardrails", True, "no guardrail measurable in this phase")
+    return GateResult("guardrails", not pending, "; ".join(pending) or "all PASS")
+
+
+def _eval_gate(plan: RolloutPlan, observations: Observations) -> GateResult | None:
+    if plan.requires_eval is None:
+        return None
+    result = observations.evals.get(plan.requires_eval)
+    if result is None:
+        return GateResult("eval", False, f"no result of {plan.requires_eval} yet")
+    outcome = "passed" if result.passed else "failed"
+    return GateResult("eval", result.passed, f"{plan.requires_eval} {outcome} {result.id}".strip())
+
+
+def assess(
+    plan: RolloutPlan, state: RolloutState, observations: Observations, now: float
+) -> Assessment:
+    """Measure the current phase's gates. In ``PENDING``, only the eval gate is measured."""
+    since = state.phase_started_at if state.phase_started_at is not None else now
+    elapsed = max(now - since, 0.0)
+    phase = state.phase
+    eval_gate = _eval_gate(plan, observations)
+    extra = (eval_gate,) if eval_gate is not None else ()
+    if phase == "shadow" and plan.shadow is not None:
+        evidence = tuple(
+            evaluate_guardrail(g, observations.shadow_metrics[g.metric.name], gates=plan.gates)
+            for g in plan.guardrails
+            if g.metric.name in observations.shadow_metrics
+        )
+        pairs = observations.shadow_pairs
+        gates = (
+            _guardrail_gate(evidence),
+            GateResult(
+                "shadow_pairs",
+                pairs >= plan.shadow.min_pairs,
+                f"{pairs} of {plan.shadow.min_pairs} pairs",
+            ),
+            *extra,
+        )
+        return Assessment(phase, 0.0, evidence, None, gates, elapsed, 0.0)
+    if state.step is None:
+        return Assessment(phase, 0.0, (), None, extra, elapsed, 0.0)
+    step = plan.steps[state.step]
+    count = len(plan.guardrails)
+    evidence = tuple(
+        evaluate_guardrail(
+            g,
+            observations.metrics.get(g.metric.name),
+            gates=plan.gates,
+            weight=step.weight,
+            guardrail_count=count,
+        )
+        for g in plan.guardrails
+    )
+    weights = tuple(w for _, w in plan.weights(state.step))
+    srm = srm_evidence(observations.units, weights, plan.gates.srm_threshold)
+    short = [
+        f"{e.metric} needs {e.required[0]:,}/{e.required[1]:,}"
+        for e in evidence
+        if not e.sample_met and e.required is not None
+    ]
+    missing = [e.metric for e in evidence if not e.sample_met and e.required is None]
+    stable_n, candidate_n = observations.units
+    time_left = max(step.min_duration - elapsed, 0.0)
+    approved = not step.approval or state.step in state.approved
+    gates = (
+        _guardrail_gate(evidence),
+        GateResult(
+            "srm",
+            not srm.flagged,
+            f"units {srm.observed[0]:,}/{srm.observed[1]:,}, p = {srm.p_value:.3g}",
+        ),
+        GateResult(
+            "sample",
+            not short and not missing,
+            "; ".join([*short, *(f"{m} has no data" for m in missing)]) or "reached",
+        ),
+        GateResult(
+            "min_units",
+            min(stable_n, candidate_n) >= step.min_units,
+            f"{stable_n:,}/{candidate_n:,} of {step.min_units:,} per arm",
+        ),
+        GateResult(
+            "min_duration",
+            time_left <= 0,
+            f"{time_left:.0f} s left" if time_left > 0 else f"{elapsed:.0f} s elapsed",
+        ),
+        *extra,
+        GateResult(
+            "approval",
+            approved,
+            "approved" if step.approval and approved else "needed" if step.approval else "none",
+        ),
+    )
+    return Assessment(phase, step.weight, evidence, srm, gates, elapsed, time_left)

@@ -1,0 +1,220 @@
+"""Aggregation where the events live: exposures and outcome events → per-arm sufficient statistics.
+
+One SQL statement per metric, built with SQLAlchemy Core (:mod:`rampgate.store.analysis_sql`),
+turns the ``events`` table into per-unit values and those into per-arm sums, on SQLite and
+PostgreSQL alike. The rules (``docs/analysis-sql.md`` has the details and the reasons):
+
+- A unit's **arm is the arm of its first exposure** in the window (earliest ``time_ms``, ties
+  broken by event ``id``); exposures to variants outside the spec's arms are ignored.
+- **Units exposed to two or more arms** are counted and reported (``multi_arm_units``, under
+  the arm of their first exposure) and **left out of the arm statistics** — the usual practice
+  (GrowthBook, Eppo, Statsig): such a unit's outcome mixes both treatments, and keeping it in
+  either arm biases the comparison toward zero. A leak shows up in the report and in SRM.
+- An outcome event counts only **at or after the unit's first exposure** and before the
+  window's end; the events before it are counted in the report (``events_before_exposure``).
+- **Every exposed unit counts**, with value 0 when it has no events (sum, count, any, max);
+  a quantile metric's histogram holds only the units with at least one event.
+
+The result holds plain numbers; the caller turns each arm into a ``rampgate.stats`` aggregate
+(the store may not import ``stats``)::
+
+    MeanStats(arm.n, arm.sum, arm.sum_squares)
+    ProportionStats(arm.n, arm.successes)
+    RatioStats(arm.n, arm.sum, arm.den_sum, arm.sum_squares, arm.den_sum_squares, arm.sum_products)
+    QuantileSketch.from_bins(dict(arm.histogram), SketchLayout(*astuple(spec.bins)))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Connection, RowMapping
+
+from .analysis_spec import (
+    DEFAULT_PER_UNIT,
+    AnalysisSpec,
+    HistogramBins,
+    MetricKind,
+    PerUnit,
+    UnitColumn,
+)
+from .analysis_sql import (
+    build_query,
+    histogram_bin,
+    mean_query,
+    proportion_query,
+    quantile_query,
+    ratio_query,
+)
+
+__all__ = [
+    "DEFAULT_PER_UNIT",
+    "AnalysisSpec",
+    "ArmAggregate",
+    "ArmAggregates",
+    "HistogramBins",
+    "MetricKind",
+    "PerUnit",
+    "UnitColumn",
+    "aggregate",
+    "build_query",
+    "histogram_bin",
+    "mean_query",
+    "proportion_query",
+    "quantile_query",
+    "ratio_query",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ArmAggregate:
+    """One arm's sufficient statistics over its units, and what was left out of them.
+
+    ``n`` units are in the statistics: every unit whose exposures were all to this arm (for a
+    quantile metric, those of them with at least one event). ``sum``/``sum_squares`` are Σx and
+    Σx² of their values — the numerator's for a ratio, whose denominator adds ``den_sum``,
+    ``den_sum_squares`` and the cross-product ``sum_products`` (Σxy). ``histogram`` is the
+    quantile metric's ``(bin, units)`` pairs, non-empty bins only, in bin order.
+
+    The report: ``exposed_units`` (units with all exposures in this arm: the SRM count),
+    ``multi_arm_units`` (units first exposed to this arm that also saw another; not in ``n``),
+    ``units_without_events`` (among ``exposed_units``) and ``events_before_exposure`` (events
+    of the exposed units in the window before their first exposure, ignored).
+    """
+
+    arm: str
+    n: int = 0
+    sum: float = 0.0
+    sum_squares: float = 0.0
+    den_sum: float = 0.0
+    den_sum_squares: float = 0.0
+    sum_products: float = 0.0
+    histogram: tuple[tuple[int, int], ...] = ()
+    exposed_units: int = 0
+    multi_arm_units: int = 0
+    units_without_events: int = 0
+    events_before_exposure: int = 0
+
+    @property
+    def successes(self) -> int:
+        """A proportion metric's units with the event (``sum``, an integer)."""
+        return round(self.sum)
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.n if self.n else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ArmAggregates:
+    """The result of :func:`aggregate`: one :class:`ArmAggregate` per arm of the spec, in order."""
+
+    spec: AnalysisSpec
+    arms: tuple[ArmAggregate, ...]
+    multi_arm_units: int = 0
+    events_before_exposure: int = 0
+    window: tuple[int | None, int | None] = field(default=(None, None))
+
+    def __getitem__(self, arm: str) -> ArmAggregate:
+        for aggregate_ in self.arms:
+            if aggregate_.arm == arm:
+                return aggregate_
+        raise KeyError(arm)
+
+    def __iter__(self) -> Iterator[ArmAggregate]:
+        return iter(self.arms)
+
+    def __len__(self) -> int:
+        return len(self.arms)
+
+    @property
+    def exposed_units(self) -> dict[str, int]:
+        """Units per arm for an SRM check (units seen in several arms excluded)."""
+        return {a.arm: a.exposed_units for a in self.arms}
+
+    @property
+    def first_exposures(self) -> dict[str, int]:
+        """Units per arm of their first exposure, multi-arm units included."""
+        return {a.arm: a.exposed_units + a.multi_arm_units for a in self.arms}
+
+
+@dataclass(slots=True)
+class _Tally:
+    n: int = 0
+    sums: list[float] = field(default_factory=lambda: [0.0] * 5)
+    histogram: dict[int, int] = field(default_factory=dict)
+    exposed: int = 0
+    multi: int = 0
+    without_events: int = 0
+    before: int = 0
+    multi_before: int = 0
+
+
+_SUMS = ("sum", "sum_squares", "den_sum", "den_sum_squares", "sum_products")
+
+
+def _number(value: Any) -> float:
+    """A SUM from either database (PostgreSQL's ``numeric`` arrives as ``Decimal``); NULL is 0."""
+    return 0.0 if value is None else float(value)
+
+
+def _tally(spec: AnalysisSpec, rows: Sequence[RowMapping]) -> dict[str, _Tally]:
+    tallies = {arm: _Tally() for arm in spec.arms}
+    for row in rows:
+        tally = tallies[row["arm"]]
+        units = int(row["units"])
+        before = int(_number(row["before"]))
+        if row["multi"]:
+            tally.multi += units
+            tally.multi_before += before
+            continue
+        tally.exposed += units
+        tally.without_events += int(_number(row["without_events"]))
+        tally.before += before
+        bin_ = int(row["bin"]) if spec.kind == "quantile" else 0
+        if bin_ < 0:
+            continue  # a quantile metric's units without events: not in the histogram
+        tally.n += units
+        if spec.kind == "quantile":
+            tally.histogram[bin_] = units
+        for i, name in enumerate(_SUMS):
+            if name in row:
+                tally.sums[i] += _number(row[name])
+    return tallies
+
+
+def aggregate(conn: Connection, spec: AnalysisSpec) -> ArmAggregates:
+    """Run ``spec``'s statement (one round trip) and return the per-arm aggregates.
+
+    Runs in the caller's transaction; :func:`rampgate.store.read` gives a consistent snapshot
+    that never waits for writers.
+    """
+    rows = [row._mapping for row in conn.execute(build_query(spec, conn.dialect.name))]
+    tallies = _tally(spec, rows)
+    ratio = spec.kind == "ratio"
+    arms = tuple(
+        ArmAggregate(
+            arm,
+            t.n,
+            sum=t.sums[0],
+            sum_squares=t.sums[1],
+            den_sum=t.sums[2] if ratio else 0.0,
+            den_sum_squares=t.sums[3] if ratio else 0.0,
+            sum_products=t.sums[4] if ratio else 0.0,
+            histogram=tuple(sorted(t.histogram.items())),
+            exposed_units=t.exposed,
+            multi_arm_units=t.multi,
+            units_without_events=t.without_events,
+            events_before_exposure=t.before,
+        )
+        for arm, t in tallies.items()
+    )
+    return ArmAggregates(
+        spec,
+        arms,
+        multi_arm_units=sum(t.multi for t in tallies.values()),
+        events_before_exposure=sum(t.before + t.multi_before for t in tallies.values()),
+        window=(spec.start_ms, spec.end_ms),
+    )
