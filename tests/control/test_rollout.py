@@ -532,3 +532,62 @@ def test_snapshots_carry_the_evidence() -> None:
     assert all(g.passed for g in snap.gates)
     assert snap.rationale == "step 0 passed all gates; advanced to 0.5"
     assert snap.flag == "agent" and snap.environment == "prod" and snap.at == MINUTE
+
+
+# -- the remaining edges of the state diagram -------------------------------------------------
+
+SHADOWING = RolloutState("agent-v2#1", status=Status.SHADOW, started_at=0.0, phase_started_at=0.0)
+SHADOW_PLAN = make_plan(shadow=Shadow(0.2, 1_000), max_duration=10 * MINUTE)
+
+
+def test_shadow_can_pause_resume_and_be_promoted() -> None:
+    paused, _ = step(SHADOW_PLAN, SHADOWING, with_commands(Observations(), command("pause")), 1.0)
+    assert paused.status is Status.PAUSED and paused.paused_from is Status.SHADOW
+    assert step(SHADOW_PLAN, paused, Observations(shadow_pairs=5_000), 2.0) == (paused, ())
+    resumed, _ = step(SHADOW_PLAN, paused, with_commands(Observations(), command("resume")), 3.0)
+    assert resumed.status is Status.SHADOW
+    obs = with_commands(Observations(), command("promote", reason="shadow looked perfect"))
+    promoted, actions = step(SHADOW_PLAN, SHADOWING, obs, 4.0)
+    assert promoted.status is Status.PROMOTED and isinstance(actions[0], Promote)
+
+
+def test_a_shadow_phase_that_never_finishes_is_held_at_the_deadline() -> None:
+    state, actions = step(SHADOW_PLAN, SHADOWING, Observations(shadow_pairs=10), 10 * MINUTE)
+    assert state.status is Status.HELD and state.step is None
+    assert [a.kind for a in actions if isinstance(a, Alert)] == ["held"]
+
+
+def test_a_pause_while_awaiting_approval_resumes_into_the_gates() -> None:
+    waiting = at_step(1, status=Status.AWAITING_APPROVAL, approved=frozenset())
+    paused, _ = step(PLAN, waiting, with_commands(healthy(0.5), command("pause")), MINUTE)
+    assert paused.paused_from is Status.AWAITING_APPROVAL
+    resumed, _ = step(PLAN, paused, with_commands(healthy(0.5), command("resume")), 2 * MINUTE)
+    assert resumed.status is Status.AWAITING_APPROVAL  # the gates decided again at once
+
+
+def test_held_can_pause_and_resume_into_held() -> None:
+    held = at_step(0, status=Status.HELD)
+    paused, _ = step(PLAN, held, with_commands(healthy(0.1), command("pause")), 1.0)
+    assert paused.status is Status.PAUSED and paused.paused_from is Status.HELD
+    back, _ = step(PLAN, paused, with_commands(healthy(0.1), command("resume")), 2.0)
+    assert back.status is Status.HELD
+
+
+def test_a_paused_rollout_can_be_promoted() -> None:
+    paused = at_step(0, status=Status.PAUSED, paused_from=Status.RUNNING)
+    obs = with_commands(healthy(0.1), command("promote", reason="incident was unrelated"))
+    state, _ = step(PLAN, paused, obs, 1.0)
+    assert state.status is Status.PROMOTED and state.paused_from is None
+
+
+def test_commands_that_do_not_apply_change_nothing() -> None:
+    running = at_step(0)
+    obs = with_commands(observe(0.1, total=2_000), command("resume"))
+    assert step(PLAN, running, obs, 1.0) == (running, ())
+    paused = at_step(0, status=Status.PAUSED, paused_from=Status.RUNNING)
+    assert step(PLAN, paused, with_commands(healthy(0.1), command("pause")), 1.0) == (paused, ())
+    approved = at_step(0, approved=frozenset({0}))
+    obs = with_commands(
+        observe(0.1, total=2_000), command("approve", step=0), command("approve", step=9)
+    )
+    assert step(PLAN, approved, obs, 1.0) == (approved, ())

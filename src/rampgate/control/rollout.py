@@ -145,9 +145,7 @@ def _run(turn: _Turn, obs: Observations) -> None:
     rollback = next((c for c in obs.commands if c.kind is CommandKind.ROLLBACK), None)
     if rollback is not None:
         status = Status.ABORTED if state.phase == "pending" else Status.ROLLED_BACK
-        reason = f"rollback by {rollback.actor}" + (
-            f": {rollback.reason}" if rollback.reason else ""
-        )
+        reason = f"rollback by {rollback.actor}" + _why(rollback)
         _end(turn, status, rollback.mode or plan.rollback, reason, rollback.actor)
         return
     # Approvals only open a gate, so they are applied before measuring; acting comes later.
