@@ -44,7 +44,6 @@ class Resources:
     change_id: str = ""  # a receipt to read
     revoked_admin: str = ""
     staging_sdk: str = ""
-    spare: dict[str, str] = field(default_factory=dict)
 
     def version(self) -> str:
         response = self.live.admin_client.get(f"/api/v1/environments/prod/flags/{self.flag}")
@@ -336,11 +335,8 @@ def test_sdk_routes_need_an_sdk_token(live: Live, resources: Resources) -> None:
     with live.client(resources.staging_sdk).stream("GET", "/api/v1/sdk/stream") as stream:
         assert stream.status_code == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
-        lines = stream.iter_lines()
-        for line in lines:
-            if line.startswith("data:"):
-                assert '"environment":"staging"' in line
-                break
+        data = next(line for line in stream.iter_lines() if line.startswith("data:"))
+    assert '"environment":"staging"' in data
 
 
 @pytest.mark.xfail(

@@ -120,7 +120,9 @@ def test_api_never_fails_and_errors_are_problems(live: Live, mode: GenerationMod
         f"SDK token {sdk[0]} operations, {sdk[1]} requests; {elapsed:.1f}s"
     )
     failures = {**admin[2], **{f"{label} (SDK token)": e for label, e in sdk[2].items()}}
-    assert not failures, "\n\n".join(f"{label}\n{error}" for label, error in failures.items())
+    if failures:  # each failure carries its curl reproduction; no traceback needed
+        report = "\n\n".join(f"{label}\n{error}" for label, error in failures.items())
+        pytest.fail(report, pytrace=False)
     assert admin[0] >= (20 if mode is GenerationMode.POSITIVE else 5)
     assert elapsed < BUDGET_SECONDS
 
@@ -154,7 +156,7 @@ FLAG_JSON = '{"variants": {"a": 1, "b": 2}, "default": "a", "description": %s}'
 BOTH = frozenset({"sqlite", "postgresql"})
 FAMILIES = {
     # Fixed with these tests (server/models.py, server/routes/admin.py): 422 on both databases.
-    "out-of-column-range": Family({
+    "bounded-inputs": Family({
         "event time_ms over BIGINT": Hostile("POST", "/api/v1/events",
             '{"events": [{"id": "event-0001", "type": "event", "time_ms": 9223372036854775808}]}', True),
         "event flag_version over INTEGER": Hostile("POST", "/api/v1/events", _event(', "flag_version": 2147483648'), True),
