@@ -261,11 +261,6 @@ def test_credentials_are_checked_before_the_body(live: Live, resources: Resource
             _bad_body_without_token(live, resources, op)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="POST /api/v1/events validates its body before it authenticates: without a token, "
-    "a bad body gets 422 instead of 401 (auth runs inside the handler, not as a dependency)",
-)
 def test_events_check_credentials_before_the_body(live: Live, resources: Resources) -> None:
     plainly(lambda: _bad_body_without_token(live, resources, EVENTS))
 
@@ -339,11 +334,6 @@ def test_sdk_routes_need_an_sdk_token(live: Live, resources: Resources) -> None:
     assert '"environment":"staging"' in data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an admin batch naming an unknown environment is stored (200) for an environment that "
-    "does not exist; it should be a 404 problem naming events[].environment",
-)
 def test_admin_events_for_an_unknown_environment_are_refused(live: Live) -> None:
     def check() -> None:
         response = live.admin_client.post(

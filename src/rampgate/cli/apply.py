@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from rampgate.config import flag_to_document
+from rampgate.config import flag_to_document, inline_saved_groups
 
 from .options import console, fail, load_or_exit
 
@@ -67,7 +67,8 @@ def plan(http: httpx.Client, path: Path) -> list[Step]:
         if env not in existing:
             steps.append(Step(env, "", "create-environment", {}))
         for flag in config.flags_for(env):
-            document = flag_to_document(flag, wire=False)
+            # Saved groups travel inside each flag: the server stores flags one by one.
+            document = inline_saved_groups(flag_to_document(flag, wire=False), config.saved_groups)
             response = (
                 http.get(f"/api/v1/environments/{env}/flags/{flag.key}")
                 if env in existing

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .options import console, fail
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 DEFAULT_URL = "sqlite:///rampgate.db"
 Database = Annotated[
@@ -30,12 +35,17 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 
 
-def _engine(database: str | None):  # type: ignore[no-untyped-def]
+@contextmanager
+def _engine(database: str | None) -> Iterator[Engine]:
+    """The database, migrated; its connections are closed when the command ends."""
     from rampgate.store import create_engine, upgrade
 
     engine = create_engine(database or DEFAULT_URL)
-    upgrade(engine)
-    return engine
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def serve(
@@ -66,8 +76,7 @@ def init(database: Database = None) -> None:
     from rampgate.store import write
     from rampgate.store.tokens import bootstrap_admin
 
-    engine = _engine(database)
-    with write(engine) as conn:
+    with _engine(database) as engine, write(engine) as conn:
         created = bootstrap_admin(conn)
     if created is None:
         fail("an admin token already exists; create more with `rampgate token create --kind admin`")
@@ -79,8 +88,8 @@ def db_upgrade(database: Database = None) -> None:
     """Apply every pending migration."""
     from rampgate.store.migrate import current
 
-    engine = _engine(database)
-    console.print(f"database at revision {current(engine)}")
+    with _engine(database) as engine:
+        console.print(f"database at revision {current(engine)}")
 
 
 @token_app.command("create")
@@ -100,9 +109,8 @@ def token_create(
         fail(f"--kind {kind!r}: expected admin or sdk")
     if (kind == "sdk") != (env is not None):
         fail("sdk tokens need --env ENV; admin tokens take no --env")
-    engine = _engine(database)
     try:
-        with write(engine) as conn:
+        with _engine(database) as engine, write(engine) as conn:
             if env is not None:
                 get_environment(conn, env)
             token_id, secret = create_token(conn, kind, env, name, actor="cli")
@@ -120,8 +128,7 @@ def audit_verify(
     from rampgate.store import read
     from rampgate.store.audit import verify
 
-    engine = _engine(database)
-    with read(engine) as conn:
+    with _engine(database) as engine, read(engine) as conn:
         result = verify(conn)
     if as_json:
         console.print_json(json.dumps(result.to_json()))

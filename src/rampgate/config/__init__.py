@@ -5,7 +5,7 @@ jsonschema), and the SDK, store, server and CLI import it. Errors name the file,
 what was expected.
 """
 
-from .codec import flag_from_document, flag_to_document
+from .codec import flag_from_document, flag_to_document, inline_saved_groups
 from .flags import FlagDefinition, parse_flag
 from .loader import Config, load_file, load_mapping, load_text
 from .reader import parse_duration
@@ -15,6 +15,7 @@ __all__ = [
     "FlagDefinition",
     "flag_from_document",
     "flag_to_document",
+    "inline_saved_groups",
     "load_file",
     "load_mapping",
     "load_text",

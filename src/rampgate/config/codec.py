@@ -27,7 +27,7 @@ from rampgate.domain.model import (
 from .flags import parse_flag
 from .reader import Node
 
-__all__ = ["flag_from_document", "flag_to_document"]
+__all__ = ["flag_from_document", "flag_to_document", "inline_saved_groups"]
 
 WIRE_KEYS = ("version", "pin_generation")
 
@@ -123,3 +123,49 @@ def flag_from_document(
     version = node.get("version", flag.version).integer(low=1)
     generation = node.get("pin_generation", 0).integer(low=0)
     return replace(flag, version=version, pin_generation=generation)
+
+
+_GROUP_OPERATORS = {"$inGroup": "$in", "$notInGroup": "$nin"}
+
+
+def _inline(condition: Any, groups: Mapping[str, Sequence[Any]]) -> Any:
+    if isinstance(condition, list):
+        return [_inline(c, groups) for c in condition]
+    if not isinstance(condition, Mapping):
+        return condition
+    out: dict[str, Any] = {}
+    for key, value in condition.items():
+        if key in _GROUP_OPERATORS and isinstance(value, str) and value in groups:
+            out[_GROUP_OPERATORS[key]] = list(groups[value])
+        else:
+            out[key] = _inline(value, groups)
+    return out
+
+
+def inline_saved_groups(
+    document: dict[str, Any], groups: Mapping[str, Sequence[Any]]
+) -> dict[str, Any]:
+    """The document with ``$inGroup: g`` as ``$in: [members]`` (``$notInGroup`` as ``$nin``).
+
+    Exactly equivalent — GrowthBook defines ``$inGroup`` as ``$in`` over the group's list — and it
+    makes a flag self-contained, so a server that stores flags one by one serves the same
+    answers as the file they came from. A group not in ``groups`` is left as it is.
+    """
+    if not groups:
+        return document
+    out = dict(document)
+    out["rules"] = [
+        {
+            **rule,
+            **({"when": _inline(rule["when"], groups)} if "when" in rule else {}),
+            **(
+                {"prerequisites": _inline(rule["prerequisites"], groups)}
+                if "prerequisites" in rule
+                else {}
+            ),
+        }
+        for rule in document.get("rules", [])
+    ]
+    if "prerequisites" in document:
+        out["prerequisites"] = _inline(document["prerequisites"], groups)
+    return out

@@ -108,7 +108,8 @@ class RulesetSync:
             self._response = r
             try:
                 r.raise_for_status()
-                self.ready.set()  # connected: the server will send anything newer than ours
+                if self.version:  # connected, and what we hold is current until told otherwise
+                    self.ready.set()
                 for event in parse_events(self._lines(r)):
                     got_any = True
                     if event.event == "ruleset":
@@ -138,6 +139,8 @@ class RulesetSync:
                     self._stop.wait(self.settings.poll_interval)
                     continue
             except Exception as exc:  # network trouble is expected; count, back off, go on
+                if self._stop.is_set():  # close() cut the stream: not a failure
+                    break
                 self._failsafe.record("sync_error", "server", exc)
                 try:  # keep fresh by polling while the stream is down
                     self.fetch()

@@ -13,7 +13,7 @@ from rampgate.store.tokens import Token, TokenKind, authenticate
 
 from .problems import ApiError
 
-__all__ = ["Principal", "require_admin", "require_environment"]
+__all__ = ["Principal", "principal", "require_admin", "require_environment", "sdk_principal"]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="rampgate"'}
 
@@ -28,7 +28,8 @@ class Principal:
         return f"token:{self.token.name or self.token.id}"
 
 
-def _principal(request: Request) -> Principal:
+def principal(request: Request) -> Principal:
+    """Whoever the bearer token names: 401 when missing, unknown or revoked."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
@@ -55,8 +56,8 @@ def _principal(request: Request) -> Principal:
 
 
 def require_admin(request: Request) -> Principal:
-    principal = _principal(request)
-    if principal.token.kind is not TokenKind.ADMIN:
+    who = principal(request)
+    if who.token.kind is not TokenKind.ADMIN:
         raise ApiError(
             403,
             "Forbidden",
@@ -64,15 +65,15 @@ def require_admin(request: Request) -> Principal:
             field="Authorization",
             fix="use an admin token; SDK tokens only read rulesets and send events",
         )
-    return principal
+    return who
 
 
 def require_environment(request: Request, environment: str) -> Principal:
     """An admin token, or an SDK token of ``environment``."""
-    principal = _principal(request)
-    token = principal.token
+    who = principal(request)
+    token = who.token
     if token.kind is TokenKind.ADMIN:
-        return principal
+        return who
     if token.environment != environment:
         raise ApiError(
             403,
@@ -81,13 +82,13 @@ def require_environment(request: Request, environment: str) -> Principal:
             field="Authorization",
             fix=f"use an SDK token of {environment!r}",
         )
-    return principal
+    return who
 
 
 def sdk_principal(request: Request) -> Principal:
-    """An SDK token (its environment is the one served); admins must name one explicitly."""
-    principal = _principal(request)
-    if principal.token.kind is not TokenKind.SDK or principal.token.environment is None:
+    """An SDK token: the environment it belongs to is the one served."""
+    who = principal(request)
+    if who.token.kind is not TokenKind.SDK or who.token.environment is None:
         raise ApiError(
             403,
             "Forbidden",
@@ -95,4 +96,4 @@ def sdk_principal(request: Request) -> Principal:
             field="Authorization",
             fix="create one with `rampgate token create --kind sdk --env ENV`",
         )
-    return principal
+    return who

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rampgate.errors import ConfigError
@@ -179,6 +180,16 @@ async def _mismatch(request: Request, exc: IdempotencyMismatch) -> JSONResponse:
     )
 
 
+async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    # Input the database or the datetime arithmetic cannot hold (a lone surrogate, a NUL in
+    # PostgreSQL text, a year beyond 9999): the client's value, not the server, is at fault.
+    detail = f"a value in the request cannot be stored or compared: {type(exc).__name__}"
+    fix = "remove NUL characters and unpaired surrogates; keep dates within years 1-9999"
+    return problem(
+        422, "Invalid value", detail, errors=[{"field": "body", "message": detail, "fix": fix}]
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "Internal error", "the server failed; the error is logged")
@@ -193,4 +204,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AlreadyExists, _exists)  # type: ignore[arg-type]
     app.add_exception_handler(VersionConflict, _conflict)  # type: ignore[arg-type]
     app.add_exception_handler(IdempotencyMismatch, _mismatch)  # type: ignore[arg-type]
+    for kind in (DataError, UnicodeEncodeError, OverflowError):
+        app.add_exception_handler(kind, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

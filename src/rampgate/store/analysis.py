@@ -26,10 +26,12 @@ The result holds plain numbers; the caller turns each arm into a ``rampgate.stat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from .analysis_spec import (
@@ -58,6 +60,7 @@ __all__ = [
     "MetricKind",
     "PerUnit",
     "UnitColumn",
+    "add_sqlite_math",
     "aggregate",
     "build_query",
     "histogram_bin",
@@ -160,6 +163,23 @@ def _number(value: Any) -> float:
     return 0.0 if value is None else float(value)
 
 
+def _ln(x: float | None) -> float | None:
+    return math.log(x) if x is not None and x > 0 else None
+
+
+def _floor(x: float | None) -> float | None:
+    return float(math.floor(x)) if x is not None and math.isfinite(x) else None
+
+
+def add_sqlite_math(conn: Connection) -> None:
+    """Give a SQLite connection ``ln`` and ``floor`` (what a quantile's bins are computed with)."""
+    driver = conn.connection.driver_connection
+    if driver is None:  # pragma: no cover - a checked-out connection always has one
+        raise RuntimeError("no driver connection")
+    driver.create_function("ln", 1, _ln, deterministic=True)
+    driver.create_function("floor", 1, _floor, deterministic=True)
+
+
 def _tally(spec: AnalysisSpec, rows: Sequence[RowMapping]) -> dict[str, _Tally]:
     tallies = {arm: _Tally() for arm in spec.arms}
     for row in rows:
@@ -191,7 +211,16 @@ def aggregate(conn: Connection, spec: AnalysisSpec) -> ArmAggregates:
     Runs in the caller's transaction; :func:`rampgate.store.read` gives a consistent snapshot
     that never waits for writers.
     """
-    rows = [row._mapping for row in conn.execute(build_query(spec, conn.dialect.name))]
+    statement = build_query(spec, conn.dialect.name)
+    try:
+        rows = [row._mapping for row in conn.execute(statement)]
+    except sa.exc.OperationalError as exc:
+        # SQLite built without its math functions (before 3.35, or without
+        # SQLITE_ENABLE_MATH_FUNCTIONS) has no ln()/floor(): give this connection Python's.
+        if conn.dialect.name != "sqlite" or "no such function" not in str(exc.orig):
+            raise
+        add_sqlite_math(conn)
+        rows = [row._mapping for row in conn.execute(statement)]
     tallies = _tally(spec, rows)
     ratio = spec.kind == "ratio"
     arms = tuple(

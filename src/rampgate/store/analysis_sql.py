@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -130,9 +131,13 @@ def _slot_value(table: FromClause, metric: _Metric, slot: int) -> ColumnElement[
 
 
 def _slot_marker(table: FromClause, metric: _Metric, slot: int) -> ColumnElement[int]:
-    """Non-NULL when the event is the slot's event: what ``COUNT`` counts."""
+    """Non-NULL when the row is an event of the slot: what ``COUNT`` counts.
+
+    ``time_ms`` for a single event name: never NULL in a stored event, and NULL in the row a
+    ``LEFT JOIN`` adds for a unit without events.
+    """
     if len(metric.names) == 1:
-        marker: ColumnElement[int] = sa.literal(1, sa.Integer)
+        marker: ColumnElement[int] = table.c.time_ms
         return marker
     return sa.case((table.c.name == metric.names[slot], 1))
 
@@ -250,30 +255,44 @@ def _units(metric: _Metric, dialect: str) -> CTE:
     )
 
 
-def _late(metric: _Metric, units: CTE) -> CTE:
-    """Aggregates of the units with events before their first exposure, from ``t0`` on."""
+def _late(metric: _Metric, units: CTE, dialect: str) -> CTE:
+    """The units with events before their first exposure, re-aggregated from ``t0`` on.
+
+    PostgreSQL: a ``LATERAL`` aggregate per such unit (an index search each; the planner
+    cannot know they are few, and would otherwise hash the metric's every event). Elsewhere a
+    ``LEFT JOIN`` and ``GROUP BY`` (SQLite searches the ``user_id`` index per unit).
+    """
     spec = metric.spec
     e = events.alias("late_events")
     on = [_unit(e, spec) == units.c.unit, e.c.time_ms >= units.c.t0, *_event_filter(e, metric)]
-    return (
-        sa.select(
-            units.c.unit,
-            sa.func.count().label("kept"),
-            *(
-                _slot_aggregate(
-                    what, _slot_value(e, metric, slot), _slot_marker(e, metric, slot)
-                ).label(f"{what}{slot}")
-                for slot, what in metric.needs()
-            ),
+    aggregates = [
+        _slot_aggregate(what, _slot_value(e, metric, slot), _slot_marker(e, metric, slot)).label(
+            f"{what}{slot}"
         )
-        .select_from(units.join(e, sa.and_(*on)))
-        .where(units.c.e0 < units.c.t0)
-        .group_by(units.c.unit)
+        for slot, what in metric.needs()
+    ]
+    keys = (units.c.unit, units.c.t0, units.c.arm_lo, units.c.arm_hi, units.c.n_events)
+    dirty = units.c.e0 < units.c.t0
+    if dialect == "postgresql":
+        per_unit = (
+            sa.select(sa.func.count().label("kept"), *aggregates).where(*on).lateral("late_unit")
+        )
+        return (
+            sa.select(*keys, *per_unit.c)
+            .select_from(units.join(per_unit, sa.true()))
+            .where(dirty)
+            .cte("late")
+        )
+    return (
+        sa.select(*keys, sa.func.count(e.c.id).label("kept"), *aggregates)
+        .select_from(units.outerjoin(e, sa.and_(*on)))
+        .where(dirty)
+        .group_by(*keys)
         .cte("late")
     )
 
 
-def _first_arm(metric: _Metric, units: CTE) -> ColumnElement[str]:
+def _first_arm(metric: _Metric, units: FromClause) -> ColumnElement[str]:
     """The arm of a unit's first exposure: earliest ``time_ms``, ties broken by ``id``.
 
     A correlated subquery, evaluated only for units seen in several arms (it sits in the
@@ -291,41 +310,50 @@ def _first_arm(metric: _Metric, units: CTE) -> ColumnElement[str]:
     )
 
 
-def _value(source: CTE, slot: int, how: PerUnit, *, late: bool) -> ColumnElement[float]:
+def _value(source: CTE, slot: int, how: PerUnit) -> ColumnElement[float]:
     """A unit's value from the GROUP BY columns of ``units`` or ``late``."""
     column = source.c[f"{_NEEDS[how]}{slot}"]
     if how == "any":
-        return sa.case((sa.func.coalesce(column, 0) > 0, 1.0), else_=0.0)
-    if how == "count" and not late:
-        return sa.cast(column, sa.Float)
+        return sa.case((column > 0, 1.0), else_=0.0)
     return sa.cast(sa.func.coalesce(column, 0), sa.Float)
 
 
 def _per_unit(metric: _Metric, dialect: str) -> sa.Subquery:
-    """One row per exposed unit: its arm, whether it saw several, its value(s), its counts."""
+    """One row per exposed unit: its arm, whether it saw several, its value(s), its counts.
+
+    The units whose events all came after their first exposure (nearly all) straight from
+    ``units``, the others from ``late``: a ``UNION ALL``, not a join of every unit.
+    """
     units = _units(metric, dialect)
-    late = _late(metric, units)
-    dirty = units.c.e0 < units.c.t0
-    values = [
-        sa.case(
-            (dirty, _value(late, metric.slot(name), how, late=True)),
-            else_=_value(units, metric.slot(name), how, late=False),
-        ).label(label)
-        for (name, how), label in zip(metric.values, ("x", "y"), strict=False)
-    ]
-    kept = sa.func.coalesce(late.c.kept, 0)
-    single = units.c.arm_lo == units.c.arm_hi
-    return (
-        sa.select(
-            sa.case((single, units.c.arm_lo), else_=_first_arm(metric, units)).label("arm"),
-            sa.case((single, 0), else_=1).label("multi"),
-            *values,
-            sa.case((dirty, kept), else_=units.c.n_events).label("kept"),
-            sa.case((dirty, units.c.n_events - kept), else_=0).label("before"),
+    late = _late(metric, units, dialect)
+
+    def rows(source: CTE, kept: ColumnElement[int], before: ColumnElement[int]) -> Select[Any]:
+        return sa.select(
+            source.c.unit,
+            source.c.t0,
+            source.c.arm_lo,
+            source.c.arm_hi,
+            *(
+                _value(source, metric.slot(name), how).label(label)
+                for (name, how), label in zip(metric.values, ("x", "y"), strict=False)
+            ),
+            kept.label("kept"),
+            before.label("before"),
         )
-        .select_from(units.outerjoin(late, late.c.unit == units.c.unit))
-        .subquery("per_unit")
+
+    clean = rows(units, units.c.n_events, sa.literal(0, sa.Integer)).where(
+        sa.or_(units.c.e0.is_(None), units.c.e0 >= units.c.t0)
     )
+    dirty = rows(late, late.c.kept, late.c.n_events - late.c.kept)
+    per_unit = sa.union_all(clean, dirty).subquery("per_unit_rows")
+    single = per_unit.c.arm_lo == per_unit.c.arm_hi
+    return sa.select(
+        sa.case((single, per_unit.c.arm_lo), else_=_first_arm(metric, per_unit)).label("arm"),
+        sa.case((single, 0), else_=1).label("multi"),
+        *(per_unit.c[label] for label in ("x", "y")[: len(metric.values)]),
+        per_unit.c.kept,
+        per_unit.c.before,
+    ).subquery("per_unit")
 
 
 def histogram_bin(value: ColumnElement[float], bins: HistogramBins) -> ColumnElement[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -123,6 +124,17 @@ def audit(
     after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
+    for name, moment in (("since", since), ("until", until)):
+        try:
+            _ = moment.astimezone(UTC) if moment is not None else None
+        except OverflowError:
+            raise ApiError(
+                422,
+                "Invalid request",
+                f"{name} lies outside years 1-9999 in UTC",
+                field=name,
+                fix="send a time between years 1 and 9999 (UTC)",
+            ) from None
     with db.read(request.app.state.engine) as conn:
         rows = list_audit(
             conn,

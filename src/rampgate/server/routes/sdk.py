@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from rampgate.server.auth import Principal, require_environment, sdk_principal
+from rampgate.server.auth import Principal, principal, require_environment, sdk_principal
 from rampgate.server.models import EventsIn
 from rampgate.server.problems import ApiError
 from rampgate.store import db
+from rampgate.store.environments import get_environment
 from rampgate.store.events import insert_events
 from rampgate.store.flags import load_ruleset
 
@@ -90,8 +91,15 @@ async def stream(request: Request) -> StreamingResponse:
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
+def _any_token(request: Request) -> Principal:
+    """Authenticate before the body is read: a bad token is 401 whatever the body holds."""
+    return principal(request)
+
+
 @router.post("/events", summary="Ingest a batch of exposures and events (deduplicated by id)")
-def ingest(body: EventsIn, request: Request) -> JSONResponse:
+def ingest(
+    body: EventsIn, request: Request, _: Annotated[Principal, Depends(_any_token)]
+) -> JSONResponse:
     limit = request.app.state.settings.max_events_per_batch
     if len(body.events) > limit:
         raise ApiError(
@@ -129,6 +137,8 @@ def _events_environment(request: Request, named: set[str]) -> str:
         if exc.status != 403 or header_env is None:
             raise
         require_environment(request, header_env)  # an admin may send for a named environment
+        with db.read(request.app.state.engine) as conn:
+            get_environment(conn, header_env)  # 404 for an unknown environment
         return header_env
     token_env = who.token.environment or ""
     if header_env is not None and header_env != token_env:
