@@ -406,6 +406,34 @@ def test_quantile_histogram_matches_the_stats_sketch(engine: Engine) -> None:
     assert_matches(result, reference(rows, s))
 
 
+def test_sqlite_without_math_functions_gets_them(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    rows = [exposure(f"u{i}", ARMS[i % 2], 10) for i in range(20)]
+    rows += [event(f"u{i}", "latency_ms", 20, 1.5**i) for i in range(20)]
+    expected = run(engine, rows, spec("quantile"))
+    with store.read(engine) as conn:
+        real_execute = conn.execute
+        calls = []
+
+        def execute(statement: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(statement)
+            if len(calls) == 1:  # as SQLite built without SQLITE_ENABLE_MATH_FUNCTIONS answers
+                raise sa.exc.OperationalError("SELECT ln(x)", {}, Exception("no such function: ln"))
+            return real_execute(statement, *args, **kwargs)
+
+        monkeypatch.setattr(conn, "execute", execute)
+        assert aggregate(conn, spec("quantile")) == expected
+        assert len(calls) == 2
+
+        def locked(statement: Any, *args: Any, **kwargs: Any) -> Any:
+            raise sa.exc.OperationalError("SELECT", {}, Exception("database is locked"))
+
+        monkeypatch.setattr(conn, "execute", locked)  # any other error is the caller's
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            aggregate(conn, spec("quantile"))
+
+
 def test_bin_edges_agree_with_the_stats_layout() -> None:
     from rampgate.stats.quantiles import SketchLayout
 
@@ -509,8 +537,10 @@ def test_queries_compile_for_both_dialects() -> None:
     from sqlalchemy.dialects import postgresql, sqlite
 
     s = spec()
-    assert "UNION ALL" in str(build_query(s, "sqlite").compile(dialect=sqlite.dialect()))
-    assert "UNION ALL" not in str(mean_query(s, "postgresql").compile(dialect=postgresql.dialect()))
+    on_sqlite = str(build_query(s, "sqlite").compile(dialect=sqlite.dialect()))
+    on_postgresql = str(mean_query(s, "postgresql").compile(dialect=postgresql.dialect()))
+    assert on_sqlite.count("UNION ALL") == 2 and "LATERAL" not in on_sqlite
+    assert on_postgresql.count("UNION ALL") == 1 and "LATERAL" in on_postgresql
     with pytest.raises(ValueError, match="not proportion"):
         proportion_query(s)
 

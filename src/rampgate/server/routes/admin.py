@@ -126,7 +126,8 @@ def audit(
 ) -> list[dict[str, Any]]:
     for name, moment in (("since", since), ("until", until)):
         try:
-            _ = moment.astimezone(UTC) if moment is not None else None
+            if moment is not None:
+                moment.astimezone(UTC)
         except OverflowError:
             raise ApiError(
                 422,
