@@ -15,7 +15,7 @@ from rampgate.store import db
 from rampgate.store.migrate import upgrade
 from rampgate.store.tokens import bootstrap_admin
 
-from . import problems
+from . import openapi, problems
 from .hub import ChangeHub
 from .limits import BodyLimit
 from .routes import admin, flags, health, sdk
@@ -64,6 +64,7 @@ def create_app(settings: ServerSettings | None = None, *, engine: Engine | None 
     app.state.ruleset_cache = {}
     app.state.metrics = Counter({"events_ingested_total": 0, "sse_connections_total": 0})
     problems.install(app)
+    openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for module in (health, admin, flags, sdk):
         app.include_router(module.router)
