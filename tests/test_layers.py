@@ -59,7 +59,7 @@ CONTRACT: dict[str, tuple[set[str], set[str]]] = {
             "_version",
             "testing",
         },
-        {"typer", "rich", "click", "uvicorn", "httpx", "yaml", "numpy"},
+        {"typer", "rich", "click", "uvicorn", "httpx", "yaml", "numpy", "sqlalchemy"},
     ),
     "__init__": ({"_version", "config", "domain", "errors", "sdk"}, set()),
 }

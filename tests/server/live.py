@@ -5,12 +5,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import httpx
+import pytest
 import uvicorn
 from sqlalchemy.engine import Engine
 
@@ -18,7 +19,7 @@ from rampgate import store
 from rampgate.server.app import create_app
 from rampgate.server.settings import ServerSettings
 
-__all__ = ["Live", "free_port", "running_server"]
+__all__ = ["Live", "free_port", "plainly", "running_server"]
 
 
 def free_port() -> int:
@@ -87,3 +88,18 @@ def tokens(engine: Engine) -> tuple[str, str]:
         _, admin = store.create_token(conn, "admin", None, "tester", actor="setup")
         _, sdk = store.create_token(conn, "sdk", "prod", "agent-service", actor="setup")
     return admin, sdk
+
+
+def plainly(check: Callable[[], None]) -> None:
+    """Run ``check``; report its assertion failure as the message alone, without a traceback.
+
+    Rendering a failing test's source can crash pytest on CPython 3.11 (python/cpython#106905,
+    pytest-dev/pytest#10874); a plain failure is rendered without parsing any source.
+    """
+    try:
+        check()
+    except AssertionError as exc:
+        message = str(exc) or repr(exc)
+    else:
+        return
+    pytest.fail(message, pytrace=False)

@@ -24,7 +24,7 @@ from rampgate.server.settings import ServerSettings
 from rampgate.store.schema import audit_log
 
 from .conftest import AGENT
-from .live import Live
+from .live import Live, plainly
 
 PROBLEM = "application/problem+json"
 MUTATING = ("post", "put", "patch", "delete")
@@ -182,22 +182,6 @@ def _raw(live: Live, header: str) -> httpx.Client:
     client = live.client()
     client.headers["Authorization"] = header
     return client
-
-
-def plainly(check: Callable[[], None]) -> None:
-    """Run ``check``; report its assertion failure as the message alone, without a traceback.
-
-    For strict-xfail tests, which fail on every run: rendering a failing test's source can
-    crash pytest on CPython 3.11 (python/cpython#106905, pytest-dev/pytest#10874), and a plain
-    failure is rendered without parsing any source.
-    """
-    try:
-        check()
-    except AssertionError as exc:
-        message = str(exc) or repr(exc)
-    else:
-        return
-    pytest.fail(message, pytrace=False)
 
 
 def test_every_mutating_route_has_a_request_in_the_matrix(live: Live) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from rampgate.store.schema import audit_log
 from tests.store.databases import migrated
 from tests.store.test_audit import _tampering
 
-from .live import Live, running_server
+from .live import Live, plainly, running_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rampgate.yaml"
 FLAGS = ("support-agent", "refund-prompt", "approval-rule")
@@ -293,22 +292,6 @@ def _served(live: Live, example: Path, contexts: list[rampgate.Context]) -> None
 
 def test_an_applied_file_serves_like_the_file(live: Live, example: Path) -> None:
     _served(live, example, CONTEXTS)
-
-
-def plainly(check: Callable[[], None]) -> None:
-    """Run ``check``; report its assertion failure as the message alone, without a traceback.
-
-    For strict-xfail tests, which fail on every run: rendering a failing test's source can
-    crash pytest on CPython 3.11 (python/cpython#106905, pytest-dev/pytest#10874), and a plain
-    failure is rendered without parsing any source.
-    """
-    try:
-        check()
-    except AssertionError as exc:
-        message = str(exc) or repr(exc)
-    else:
-        return
-    pytest.fail(message, pytrace=False)
 
 
 def test_an_applied_file_keeps_its_saved_groups(live: Live, example: Path) -> None:

@@ -14,43 +14,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rampgate.domain.values import describe as _describe
+from rampgate.domain.values import parse_duration
 from rampgate.errors import ConfigError
 
 __all__ = ["Node", "parse_duration"]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"
-
-
-def parse_duration(value: Any, *, path: str = "", source: str = "") -> float:
-    """Seconds from ``90``, ``"90s"``, ``"30m"``, ``"1h"``, ``"14d"`` or ``"2w"``."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(value) if isinstance(value, str) else None
-        if match is None:
-            raise ConfigError(
-                f"found {_describe(value)}",
-                path=path,
-                source=source,
-                expected="a duration such as 90, '90s', '30m', '1h' or '14d'",
-            )
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigError(f"found {value!r}", path=path, source=source, expected="a duration > 0")
-    return seconds
 
 
 @dataclass(frozen=True, slots=True)
