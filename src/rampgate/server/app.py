@@ -62,6 +62,7 @@ def create_app(settings: ServerSettings | None = None, *, engine: Engine | None 
     app.state.engine = engine
     app.state.hub = ChangeHub(engine, poll_seconds=settings.change_poll_seconds)
     app.state.ruleset_cache = {}
+    app.state.ruleset_locks = {}
     app.state.metrics = Counter({"events_ingested_total": 0, "sse_connections_total": 0})
     problems.install(app)
     openapi.install(app)

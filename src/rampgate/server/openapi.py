@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from rampgate.server.models import EventsIn
+
 __all__ = ["install"]
 
 
@@ -38,7 +40,12 @@ OPEN = ("/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
 def _extend(document: dict[str, Any]) -> dict[str, Any]:
-    document.setdefault("components", {})["securitySchemes"] = {
+    # POST /api/v1/events validates its raw body itself (for speed); publish the schema it uses.
+    schema = EventsIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(schema.pop("$defs", {}))
+    schemas["EventsIn"] = schema
+    document["components"]["securitySchemes"] = {
         "bearer": {
             "type": "http",
             "scheme": "bearer",
