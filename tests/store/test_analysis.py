@@ -536,13 +536,15 @@ def test_bad_specs_are_refused(kwargs: dict[str, Any], message: str) -> None:
 def test_queries_compile_for_both_dialects() -> None:
     from sqlalchemy.dialects import postgresql, sqlite
 
-    s = spec()
-    on_sqlite = str(build_query(s, "sqlite").compile(dialect=sqlite.dialect()))
-    on_postgresql = str(mean_query(s, "postgresql").compile(dialect=postgresql.dialect()))
-    assert on_sqlite.count("UNION ALL") == 2 and "LATERAL" not in on_sqlite
-    assert on_postgresql.count("UNION ALL") == 1 and "LATERAL" in on_postgresql
+    for kind, name, extra in (("mean", "latency_ms", {}), ("ratio", "a", {"denominator": "b"}), ("quantile", "latency_ms", {})):
+        s = spec(kind, name, **extra)
+        for dialect in (sqlite.dialect(), postgresql.dialect()):
+            sql = str(build_query(s).compile(dialect=dialect))
+            # exposures UNION ALL events, one GROUP BY unit, then the per-unit subquery kept whole
+            assert sql.count("UNION ALL") == 1 and "OFFSET" in sql, dialect.name
+    assert "GROUP BY" not in str(mean_query(spec()).compile()).split("per_unit")[-1]
     with pytest.raises(ValueError, match="not proportion"):
-        proportion_query(s)
+        proportion_query(spec())
 
 
 # -- randomized: against the reference ----------------------------------------------------------

@@ -54,7 +54,8 @@ def apply_change(request: Request, body: Any, change: Change) -> JSONResponse:
                 remember(conn, key, scope, fingerprint, status_code=status, response=payload)
     except IdempotentReplay as replay:
         return _replayed(replay.stored.status_code, replay.stored.response)
-    request.app.state.hub.published()
+    detail = payload.get("detail") or {}
+    request.app.state.hub.published(detail.get("environment"), detail.get("ruleset_version"))
     headers = {"ETag": f'"{payload["after_version"]}"'} if payload.get("after_version") else None
     return JSONResponse(payload, status_code=status, headers=headers)
 

@@ -57,10 +57,21 @@ class ChangeHub:
 
     # -- signalling ---------------------------------------------------------------------------
 
-    def published(self) -> None:
-        """Thread-safe: something changed; re-read the versions and wake the streams."""
-        if self._loop is not None:
+    def published(self, environment: str | None = None, version: int | None = None) -> None:
+        """Thread-safe: something changed. With the environment's new ruleset version (the writer
+        knows it from its receipt) the streams wake at once; without, the versions are re-read."""
+        if self._loop is None:
+            return
+        if environment is not None and version is not None:
+            self._loop.call_soon_threadsafe(self._advance, environment, version)
+        else:
             self._loop.call_soon_threadsafe(self._refresh_soon)
+
+    def _advance(self, environment: str, version: int) -> None:
+        if version > self.versions.get(environment, -1):
+            self.versions = {**self.versions, environment: version}
+            event, self._changed = self._changed, asyncio.Event()
+            event.set()
 
     def _refresh_soon(self) -> None:
         task = asyncio.ensure_future(self._refresh())
@@ -74,6 +85,8 @@ class ChangeHub:
         except Exception:  # the poll loop will try again
             logger.exception("reading ruleset versions failed")
             return
+        # Versions only move forward: a read that raced a commit must not undo an _advance.
+        versions = {k: max(v, self.versions.get(k, -1)) for k, v in versions.items()}
         if versions != self.versions:
             self.versions = versions
             event, self._changed = self._changed, asyncio.Event()

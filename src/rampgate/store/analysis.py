@@ -152,10 +152,10 @@ class _Tally:
     multi: int = 0
     without_events: int = 0
     before: int = 0
-    multi_before: int = 0
 
 
-_SUMS = ("sum", "sum_squares", "den_sum", "den_sum_squares", "sum_products")
+# The statement's column prefixes for Σx, Σx², Σy, Σy², Σxy.
+_SUMS = ("sum", "sq", "den", "den_sq", "prod")
 
 
 def _number(value: Any) -> float:
@@ -180,29 +180,29 @@ def add_sqlite_math(conn: Connection) -> None:
     driver.create_function("floor", 1, _floor, deterministic=True)
 
 
-def _tally(spec: AnalysisSpec, rows: Sequence[RowMapping]) -> dict[str, _Tally]:
+def _tally(spec: AnalysisSpec, rows: Sequence[RowMapping]) -> tuple[dict[str, _Tally], int]:
+    """Add up the rows of the statement (one per branch, or per branch and histogram bin)."""
     tallies = {arm: _Tally() for arm in spec.arms}
+    quantile = spec.kind == "quantile"
+    multi_before = 0
     for row in rows:
-        tally = tallies[row["arm"]]
-        units = int(row["units"])
-        before = int(_number(row["before"]))
-        if row["multi"]:
-            tally.multi += units
-            tally.multi_before += before
-            continue
-        tally.exposed += units
-        tally.without_events += int(_number(row["without_events"]))
-        tally.before += before
-        bin_ = int(row["bin"]) if spec.kind == "quantile" else 0
-        if bin_ < 0:
-            continue  # a quantile metric's units without events: not in the histogram
-        tally.n += units
-        if spec.kind == "quantile":
-            tally.histogram[bin_] = units
-        for i, name in enumerate(_SUMS):
-            if name in row:
-                tally.sums[i] += _number(row[name])
-    return tallies
+        multi_before += int(_number(row["multi_before"]))
+        bin_ = int(row["bin"]) if quantile else 0
+        for i, tally in enumerate(tallies.values()):
+            units = int(_number(row[f"units_{i}"]))
+            tally.exposed += units
+            tally.without_events += int(_number(row[f"without_{i}"]))
+            tally.before += int(_number(row[f"before_{i}"]))
+            tally.multi += int(_number(row[f"multi_{i}"]))
+            if bin_ < 0 or not units:
+                continue  # bin -1: a quantile metric's units without events
+            tally.n += units
+            if quantile:
+                tally.histogram[bin_] = tally.histogram.get(bin_, 0) + units
+            for k, name in enumerate(_SUMS):
+                if f"{name}_{i}" in row:
+                    tally.sums[k] += _number(row[f"{name}_{i}"])
+    return tallies, multi_before
 
 
 def aggregate(conn: Connection, spec: AnalysisSpec) -> ArmAggregates:
@@ -211,7 +211,7 @@ def aggregate(conn: Connection, spec: AnalysisSpec) -> ArmAggregates:
     Runs in the caller's transaction; :func:`rampgate.store.read` gives a consistent snapshot
     that never waits for writers.
     """
-    statement = build_query(spec, conn.dialect.name)
+    statement = build_query(spec)
     try:
         rows = [row._mapping for row in conn.execute(statement)]
     except sa.exc.OperationalError as exc:
@@ -221,7 +221,7 @@ def aggregate(conn: Connection, spec: AnalysisSpec) -> ArmAggregates:
             raise
         add_sqlite_math(conn)
         rows = [row._mapping for row in conn.execute(statement)]
-    tallies = _tally(spec, rows)
+    tallies, multi_before = _tally(spec, rows)
     ratio = spec.kind == "ratio"
     arms = tuple(
         ArmAggregate(
@@ -244,6 +244,6 @@ def aggregate(conn: Connection, spec: AnalysisSpec) -> ArmAggregates:
         spec,
         arms,
         multi_arm_units=sum(t.multi for t in tallies.values()),
-        events_before_exposure=sum(t.before + t.multi_before for t in tallies.values()),
+        events_before_exposure=sum(t.before for t in tallies.values()) + multi_before,
         window=(spec.start_ms, spec.end_ms),
     )
