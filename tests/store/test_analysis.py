@@ -54,7 +54,9 @@ def exposure(unit: str | None, variant: str, t: int, **extra: Any) -> dict[str, 
     }
 
 
-def event(unit: str | None, name: str, t: int, value: float | None = 1.0, **extra: Any) -> dict[str, Any]:
+def event(
+    unit: str | None, name: str, t: int, value: float | None = 1.0, **extra: Any
+) -> dict[str, Any]:
     return {
         "id": extra.pop("id", f"v{next(_ids):08d}"),
         "environment": extra.pop("environment", ENV),
@@ -69,7 +71,9 @@ def event(unit: str | None, name: str, t: int, value: float | None = 1.0, **extr
 
 
 def spec(kind: str = "mean", event_name: str = "latency_ms", **kwargs: Any) -> AnalysisSpec:
-    return AnalysisSpec(kwargs.pop("environment", ENV), FLAG, kwargs.pop("arms", ARMS), kind, event_name, **kwargs)  # type: ignore[arg-type]
+    return AnalysisSpec(
+        kwargs.pop("environment", ENV), FLAG, kwargs.pop("arms", ARMS), kind, event_name, **kwargs
+    )  # type: ignore[arg-type]
 
 
 def run(engine: Engine, rows: Sequence[Mapping[str, Any]], s: AnalysisSpec) -> ArmAggregates:
@@ -153,7 +157,11 @@ def reference(rows: Iterable[Mapping[str, Any]], s: AnalysisSpec) -> dict[str, A
         arm.before += before
         arm.without += not kept
         xs = [
-            _per_unit([e["value"] for e in kept if e["name"] == name], sum(e["name"] == name for e in kept), how)
+            _per_unit(
+                [e["value"] for e in kept if e["name"] == name],
+                sum(e["name"] == name for e in kept),
+                how,
+            )
             for name, how in values
         ]
         if s.kind == "quantile":
@@ -186,11 +194,23 @@ def assert_matches(result: ArmAggregates, expected: Mapping[str, Any]) -> None:
     assert [a.arm for a in result] == list(expected["arms"])
     for got in result:
         want: _Arm = expected["arms"][got.arm]
-        assert (got.n, got.exposed_units, got.multi_arm_units) == (want.n, want.exposed, want.multi), got
-        assert (got.units_without_events, got.events_before_exposure) == (want.without, want.before), got
+        assert (got.n, got.exposed_units, got.multi_arm_units) == (
+            want.n,
+            want.exposed,
+            want.multi,
+        ), got
+        assert (got.units_without_events, got.events_before_exposure) == (
+            want.without,
+            want.before,
+        ), got
         assert dict(got.histogram) == want.histogram
         sums = (got.sum, got.sum_squares, got.den_sum, got.den_sum_squares, got.sum_products)
-        for name, g, w in zip(("sum", "sum_squares", "den_sum", "den_sum_squares", "sum_products"), sums, want.sums, strict=True):
+        for name, g, w in zip(
+            ("sum", "sum_squares", "den_sum", "den_sum_squares", "sum_products"),
+            sums,
+            want.sums,
+            strict=True,
+        ):
             assert g == pytest.approx(w, rel=1e-9, abs=1e-9), (got.arm, name)
     assert result.multi_arm_units == expected["multi"]
     assert result.events_before_exposure == expected["before"]
@@ -199,7 +219,9 @@ def assert_matches(result: ArmAggregates, expected: Mapping[str, Any]) -> None:
 # -- hand-built cases ---------------------------------------------------------------------------
 
 
-def test_first_exposure_decides_and_multi_arm_units_are_reported_not_counted(engine: Engine) -> None:
+def test_first_exposure_decides_and_multi_arm_units_are_reported_not_counted(
+    engine: Engine,
+) -> None:
     rows = [
         exposure("a", "stable", 100),
         exposure("a", "candidate", 200),  # a: stable first, then candidate -> multi-arm
@@ -255,15 +277,26 @@ def test_events_before_the_first_exposure_are_ignored_and_counted(engine: Engine
     assert result["candidate"].events_before_exposure == 0
     assert result.events_before_exposure == 2
     # The same unit all before its exposure: counts as a unit with no events.
-    rows2 = [event("z", "latency_ms", 5, 1.0, environment="e2"), exposure("z", "stable", 6, environment="e2")]
+    rows2 = [
+        event("z", "latency_ms", 5, 1.0, environment="e2"),
+        exposure("z", "stable", 6, environment="e2"),
+    ]
     result2 = run(engine, rows2, spec(environment="e2"))
-    assert (result2["stable"].n, result2["stable"].sum, result2["stable"].units_without_events) == (1, 0.0, 1)
+    assert (result2["stable"].n, result2["stable"].sum, result2["stable"].units_without_events) == (
+        1,
+        0.0,
+        1,
+    )
     assert result2["stable"].events_before_exposure == 1
 
 
 def test_units_without_events_count_as_zero(engine: Engine) -> None:
     rows = [exposure(f"u{i}", ARMS[i % 2], 100 + i) for i in range(6)]
-    rows += [event("u0", "task_success", 500), event("u0", "task_success", 501), event("u1", "task_success", 500)]
+    rows += [
+        event("u0", "task_success", 500),
+        event("u0", "task_success", 501),
+        event("u1", "task_success", 500),
+    ]
     result = run(engine, rows, spec("proportion", "task_success"))
     assert (result["stable"].n, result["stable"].successes) == (3, 1)
     assert (result["candidate"].n, result["candidate"].successes) == (3, 1)
@@ -333,7 +366,9 @@ def test_only_the_flag_arms_environment_and_event_count(engine: Engine) -> None:
     ("per_unit", "expected"),
     [("sum", (6.0, 36.0)), ("count", (4.0, 16.0)), ("any", (1.0, 1.0)), ("max", (3.0, 9.0))],
 )
-def test_per_unit_aggregations(engine: Engine, per_unit: str, expected: tuple[float, float]) -> None:
+def test_per_unit_aggregations(
+    engine: Engine, per_unit: str, expected: tuple[float, float]
+) -> None:
     rows = [
         exposure("a", "stable", 10),
         event("a", "latency_ms", 11, 1.0),
@@ -343,7 +378,10 @@ def test_per_unit_aggregations(engine: Engine, per_unit: str, expected: tuple[fl
         exposure("b", "stable", 10),  # no events: 0 whatever the aggregation
     ]
     result = run(engine, rows, spec(per_unit=per_unit))
-    assert (result["stable"].n, result["stable"].sum, result["stable"].sum_squares) == (2, *expected)
+    assert (result["stable"].n, result["stable"].sum, result["stable"].sum_squares) == (
+        2,
+        *expected,
+    )
 
 
 def test_ratio_metric_sums_and_cross_products(engine: Engine) -> None:
@@ -364,7 +402,13 @@ def test_ratio_metric_sums_and_cross_products(engine: Engine) -> None:
     assert (st_.n, st_.sum, st_.den_sum) == (2, 1.75, 1.0)
     assert (st_.sum_squares, st_.den_sum_squares, st_.sum_products) == (0.75**2 + 1.0, 1.0, 0.75)
     ca = result["candidate"]
-    assert (ca.n, ca.sum, ca.den_sum, ca.den_sum_squares, ca.sum_products) == (1, 0.0, 2.0, 4.0, 0.0)
+    assert (ca.n, ca.sum, ca.den_sum, ca.den_sum_squares, ca.sum_products) == (
+        1,
+        0.0,
+        2.0,
+        4.0,
+        0.0,
+    )
     assert_matches(result, reference(rows, s))
     # One event for both: mean latency per request = Σ latency / Σ count.
     rows2 = [
@@ -372,7 +416,13 @@ def test_ratio_metric_sums_and_cross_products(engine: Engine) -> None:
         event("a", "latency_ms", 11, 100.0, environment="e2"),
         event("a", "latency_ms", 12, 300.0, environment="e2"),
     ]
-    s2 = spec("ratio", "latency_ms", environment="e2", denominator="latency_ms", denominator_per_unit="count")
+    s2 = spec(
+        "ratio",
+        "latency_ms",
+        environment="e2",
+        denominator="latency_ms",
+        denominator_per_unit="count",
+    )
     per_request = run(engine, rows2, s2)["stable"]
     assert (per_request.sum, per_request.den_sum, per_request.sum_products) == (400.0, 2.0, 800.0)
 
@@ -406,7 +456,9 @@ def test_quantile_histogram_matches_the_stats_sketch(engine: Engine) -> None:
     assert_matches(result, reference(rows, s))
 
 
-def test_sqlite_without_math_functions_gets_them(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sqlite_without_math_functions_gets_them(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite only")
     rows = [exposure(f"u{i}", ARMS[i % 2], 10) for i in range(20)]
@@ -439,12 +491,19 @@ def test_bin_edges_agree_with_the_stats_layout() -> None:
 
     for bins in (HistogramBins(), HistogramBins(0.5, 1e4, 0.05)):
         layout = SketchLayout(bins.lowest, bins.highest, bins.relative_accuracy)
-        assert (bins.growth, bins.geometric_bins, bins.size) == (layout.growth, layout.geometric_bins, layout.size)
+        assert (bins.growth, bins.geometric_bins, bins.size) == (
+            layout.growth,
+            layout.geometric_bins,
+            layout.size,
+        )
         values = [0.0, -1.0, bins.lowest / 2, bins.lowest, bins.highest, bins.highest * 10]
         values += [random.Random(k).lognormvariate(0, 4) for k in range(2000)]
         assert [bins.index(v) for v in values] == list(layout.index(values))
         for k in range(bins.size):
-            assert (bins.lower_edge(k), bins.upper_edge(k)) == (layout.lower_edge(k), layout.upper_edge(k))
+            assert (bins.lower_edge(k), bins.upper_edge(k)) == (
+                layout.lower_edge(k),
+                layout.upper_edge(k),
+            )
 
 
 def test_sessions_as_units(engine: Engine) -> None:
@@ -471,7 +530,14 @@ def test_the_aggregates_become_stats_inputs(engine: Engine) -> None:
         arm = ARMS[i % 2]
         rows.append(exposure(f"u{i}", arm, 10))
         for _ in range(rng.randrange(3)):
-            rows.append(event(f"u{i}", "latency_ms", 20, rng.uniform(50, 150) + (10 if arm == "candidate" else 0)))
+            rows.append(
+                event(
+                    f"u{i}",
+                    "latency_ms",
+                    20,
+                    rng.uniform(50, 150) + (10 if arm == "candidate" else 0),
+                )
+            )
             rows.append(event(f"u{i}", "task_success", 20))
     result = run(engine, rows, spec())
     control, treatment = (MeanStats(a.n, a.sum, a.sum_squares) for a in result)
@@ -480,9 +546,16 @@ def test_the_aggregates_become_stats_inputs(engine: Engine) -> None:
     assert math.isfinite(effect.estimate) and effect.ci_low <= effect.estimate <= effect.ci_high
     proportions = run(engine, [], spec("proportion", "task_success"))
     c, t = (ProportionStats(a.n, a.successes) for a in proportions)
-    assert 0 < c.successes <= c.n
-    ratio = run(engine, [], spec("ratio", "latency_ms", denominator="task_success", denominator_per_unit="count"))
-    stats = [RatioStats(a.n, a.sum, a.den_sum, a.sum_squares, a.den_sum_squares, a.sum_products) for a in ratio]
+    assert 0 < c.successes <= c.n and 0 < t.successes <= t.n
+    ratio = run(
+        engine,
+        [],
+        spec("ratio", "latency_ms", denominator="task_success", denominator_per_unit="count"),
+    )
+    stats = [
+        RatioStats(a.n, a.sum, a.den_sum, a.sum_squares, a.den_sum_squares, a.sum_products)
+        for a in ratio
+    ]
     assert stats[0].summary().reason is None
     assert welch_test(*stats).p_value <= 1.0
 
@@ -504,7 +577,12 @@ def test_one_statement_per_call(engine: Engine) -> None:
 
     with store.read(engine) as conn:
         sa.event.listen(conn, "before_cursor_execute", count)
-        for kind, name, extra in (("mean", "latency_ms", {}), ("quantile", "latency_ms", {}), ("ratio", "cost_usd", {"denominator": "x"}), ("proportion", "x", {})):
+        for kind, name, extra in (
+            ("mean", "latency_ms", {}),
+            ("quantile", "latency_ms", {}),
+            ("ratio", "cost_usd", {"denominator": "x"}),
+            ("proportion", "x", {}),
+        ):
             before = len(statements)
             aggregate(conn, spec(kind, name, **extra))
             assert len(statements) - before == 1
@@ -526,7 +604,13 @@ def test_one_statement_per_call(engine: Engine) -> None:
     ],
 )
 def test_bad_specs_are_refused(kwargs: dict[str, Any], message: str) -> None:
-    base: dict[str, Any] = {"environment": ENV, "flag": FLAG, "arms": ARMS, "kind": "mean", "event": "e"}
+    base: dict[str, Any] = {
+        "environment": ENV,
+        "flag": FLAG,
+        "arms": ARMS,
+        "kind": "mean",
+        "event": "e",
+    }
     with pytest.raises(ValueError, match=message):
         AnalysisSpec(**(base | kwargs))
     with pytest.raises(TypeError):
@@ -536,7 +620,11 @@ def test_bad_specs_are_refused(kwargs: dict[str, Any], message: str) -> None:
 def test_queries_compile_for_both_dialects() -> None:
     from sqlalchemy.dialects import postgresql, sqlite
 
-    for kind, name, extra in (("mean", "latency_ms", {}), ("ratio", "a", {"denominator": "b"}), ("quantile", "latency_ms", {})):
+    for kind, name, extra in (
+        ("mean", "latency_ms", {}),
+        ("ratio", "a", {"denominator": "b"}),
+        ("quantile", "latency_ms", {}),
+    ):
         s = spec(kind, name, **extra)
         for dialect in (sqlite.dialect(), postgresql.dialect()):
             sql = str(build_query(s).compile(dialect=dialect))
@@ -558,7 +646,10 @@ def random_rows(rng: random.Random, n: int, environment: str = ENV) -> list[dict
     for _ in range(n):
         unit = rng.choice(units) if rng.random() > 0.01 else None
         t = rng.randrange(0, 300)  # coarse: ties between exposures, events at t0
-        common = {"environment": environment if rng.random() > 0.03 else "elsewhere", "session_id": rng.choice(sessions)}
+        common = {
+            "environment": environment if rng.random() > 0.03 else "elsewhere",
+            "session_id": rng.choice(sessions),
+        }
         if rng.random() < 0.3:
             variant = rng.choices(["stable", "candidate", "staff"], [0.5, 0.45, 0.05])[0]
             flag = FLAG if rng.random() > 0.05 else "other-flag"
@@ -566,8 +657,16 @@ def random_rows(rng: random.Random, n: int, environment: str = ENV) -> list[dict
             t -= t % 10  # exposures on a coarser clock: ties between arms at a unit's first
             rows.append(exposure(unit, variant, t, flag=flag, flag_version=version, **common))
         else:
-            name = rng.choices(["latency_ms", "task_success", "cost_usd", "other"], [0.4, 0.3, 0.2, 0.1])[0]
-            value = None if rng.random() < 0.05 else round(rng.lognormvariate(4, 1.5), 6) if rng.random() > 0.02 else -1.5
+            name = rng.choices(
+                ["latency_ms", "task_success", "cost_usd", "other"], [0.4, 0.3, 0.2, 0.1]
+            )[0]
+            value = (
+                None
+                if rng.random() < 0.05
+                else round(rng.lognormvariate(4, 1.5), 6)
+                if rng.random() > 0.02
+                else -1.5
+            )
             rows.append(event(unit, name, t, value, **common))
     return rows
 
@@ -579,11 +678,33 @@ SPEC_VARIANTS: list[dict[str, Any]] = [
     {"kind": "mean", "per_unit": "max", "unit": "session_id"},
     {"kind": "proportion", "event": "task_success"},
     {"kind": "proportion", "event": "task_success", "start_ms": 60, "end_ms": 240},
-    {"kind": "ratio", "event": "cost_usd", "denominator": "task_success", "denominator_per_unit": "count"},
-    {"kind": "ratio", "event": "latency_ms", "denominator": "latency_ms", "denominator_per_unit": "count", "min_flag_version": 3},
-    {"kind": "ratio", "event": "cost_usd", "per_unit": "max", "denominator": "latency_ms", "unit": "session_id"},
+    {
+        "kind": "ratio",
+        "event": "cost_usd",
+        "denominator": "task_success",
+        "denominator_per_unit": "count",
+    },
+    {
+        "kind": "ratio",
+        "event": "latency_ms",
+        "denominator": "latency_ms",
+        "denominator_per_unit": "count",
+        "min_flag_version": 3,
+    },
+    {
+        "kind": "ratio",
+        "event": "cost_usd",
+        "per_unit": "max",
+        "denominator": "latency_ms",
+        "unit": "session_id",
+    },
     {"kind": "quantile"},
-    {"kind": "quantile", "per_unit": "sum", "start_ms": 30, "arms": ("candidate", "stable", "staff")},
+    {
+        "kind": "quantile",
+        "per_unit": "sum",
+        "start_ms": 30,
+        "arms": ("candidate", "stable", "staff"),
+    },
     {"kind": "quantile", "bins": HistogramBins(0.5, 1e4, 0.05), "end_ms": 270},
 ]
 
@@ -614,13 +735,17 @@ def test_randomized_against_the_reference(engine: Engine) -> None:
 _environments = itertools.count()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seed=st.integers(0, 2**32 - 1),
     size=st.integers(0, 120),
     variant=st.sampled_from(SPEC_VARIANTS),
 )
-def test_property_sql_equals_reference(engine: Engine, seed: int, size: int, variant: Mapping[str, Any]) -> None:
+def test_property_sql_equals_reference(
+    engine: Engine, seed: int, size: int, variant: Mapping[str, Any]
+) -> None:
     environment = f"h{next(_environments)}"  # each example its own environment: no cleanup
     rows = random_rows(random.Random(seed), size, environment)
     s = make_spec(variant, environment)

@@ -8,8 +8,9 @@ PostgreSQL alike. The rules (``docs/analysis-sql.md`` has the details and the re
   broken by event ``id``); exposures to variants outside the spec's arms are ignored.
 - **Units exposed to two or more arms** are counted and reported (``multi_arm_units``, under
   the arm of their first exposure) and **left out of the arm statistics** — the usual practice
-  (GrowthBook, Eppo, Statsig): such a unit's outcome mixes both treatments, and keeping it in
-  either arm biases the comparison toward zero. A leak shows up in the report and in SRM.
+  (GrowthBook removes them automatically; PostHog offers it and advises against "first seen"):
+  such a unit's outcome mixes both treatments, and keeping it in either arm biases the
+  comparison toward zero. A leak shows up in the report and in SRM.
 - An outcome event counts only **at or after the unit's first exposure** and before the
   window's end; the events before it are counted in the report (``events_before_exposure``).
 - **Every exposed unit counts**, with value 0 when it has no events (sum, count, any, max);

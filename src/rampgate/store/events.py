@@ -139,42 +139,65 @@ def _insert_sqlite(
         return int(cursor.rowcount)
 
 
+def _pg_row(
+    r: Mapping[str, Any], environment: str | None, received_at: datetime
+) -> tuple[Any, ...]:
+    properties = r.get("properties")
+    return (
+        r["id"],
+        environment if environment is not None else r.get("environment"),
+        r.get("type"),
+        r.get("time_ms"),
+        r.get("user_id"),
+        r.get("session_id"),
+        r.get("flag"),
+        r.get("variant"),
+        r.get("reason"),
+        r.get("rule_id"),
+        r.get("flag_version"),
+        r.get("name"),
+        r.get("value"),
+        json.dumps(properties) if properties is not None else None,
+        received_at,
+    )
+
+
 def _insert_postgresql(
     conn: Connection,
     records: list[Mapping[str, Any]],
     environment: str | None,
     received_at: datetime,
 ) -> int:
-    """``COPY`` into a session-local staging table, then one ``INSERT … SELECT … ON CONFLICT``.
+    """``COPY`` straight into ``events``; only a batch with a known id takes the slower path.
 
-    ``COPY`` is PostgreSQL's bulk path (as fast as the raw insert benchmark), but it cannot
-    skip duplicates; the ``INSERT … SELECT`` that follows can, and its row count is the number
-    inserted. The staging table is temporary (per connection, no WAL) and emptied each time.
+    ``COPY`` is PostgreSQL's bulk path but cannot skip duplicates. A fresh batch — nearly every
+    batch: duplicates come only from an SDK retrying after a lost response — is copied directly
+    inside a savepoint. If an id is already stored the savepoint is rolled back and the batch
+    goes through a session-local staging table and one ``INSERT … SELECT … ON CONFLICT DO
+    NOTHING``, whose row count is the number inserted.
     """
+    rows = [_pg_row(r, environment, received_at) for r in records]
+    savepoint = conn.begin_nested()
+    try:
+        with (
+            _driver_cursor(conn, "COPY events") as cursor,
+            cursor.copy(f"COPY events ({_COLUMN_LIST}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    except sa.exc.IntegrityError:
+        savepoint.rollback()
+        return _insert_postgresql_staged(conn, rows)
+    savepoint.commit()
+    return len(rows)
+
+
+def _insert_postgresql_staged(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
     with _driver_cursor(conn, "COPY events") as cursor:
         cursor.execute(_PG_STAGING)
         with cursor.copy(f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN") as copy:
-            for r in records:
-                properties = r.get("properties")
-                copy.write_row(
-                    (
-                        r["id"],
-                        environment if environment is not None else r.get("environment"),
-                        r.get("type"),
-                        r.get("time_ms"),
-                        r.get("user_id"),
-                        r.get("session_id"),
-                        r.get("flag"),
-                        r.get("variant"),
-                        r.get("reason"),
-                        r.get("rule_id"),
-                        r.get("flag_version"),
-                        r.get("name"),
-                        r.get("value"),
-                        json.dumps(properties) if properties is not None else None,
-                        received_at,
-                    )
-                )
+            for row in rows:
+                copy.write_row(row)
         cursor.execute(
             f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_STAGING} "
             "ON CONFLICT (id) DO NOTHING"
