@@ -41,7 +41,17 @@ CONTRACT: dict[str, tuple[set[str], set[str]]] = {
             "errors",
             "_version",
         },
-        {"fastapi", "starlette", "uvicorn", "pydantic", "sqlalchemy", "alembic", "httpx", "numpy", "psycopg"},
+        {
+            "fastapi",
+            "starlette",
+            "uvicorn",
+            "pydantic",
+            "sqlalchemy",
+            "alembic",
+            "httpx",
+            "numpy",
+            "psycopg",
+        },
     ),
     "cli": (
         {
