@@ -12,7 +12,7 @@ A batch goes in through the driver's bulk path: a C-level ``executemany`` on SQL
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -110,26 +110,7 @@ def _insert_sqlite(
     to_json = events.c.properties.type.dialect_impl(dialect).bind_processor(dialect)
     if to_json is None:  # pragma: no cover - SQLAlchemy's JSON always has one
         raise RuntimeError("no JSON bind processor")
-    params = [
-        (
-            r["id"],
-            environment if environment is not None else r.get("environment"),
-            r.get("type"),
-            r.get("time_ms"),
-            r.get("user_id"),
-            r.get("session_id"),
-            r.get("flag"),
-            r.get("variant"),
-            r.get("reason"),
-            r.get("rule_id"),
-            r.get("flag_version"),
-            r.get("name"),
-            r.get("value"),
-            to_json(r.get("properties")),
-            stamp,
-        )
-        for r in records
-    ]
+    params = [_row(r, environment, to_json, stamp) for r in records]
     sql = (
         f"INSERT INTO events ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
         "ON CONFLICT (id) DO NOTHING"
@@ -139,10 +120,13 @@ def _insert_sqlite(
         return int(cursor.rowcount)
 
 
-def _pg_row(
-    r: Mapping[str, Any], environment: str | None, received_at: datetime
+def _row(
+    r: Mapping[str, Any],
+    environment: str | None,
+    encode: Callable[[Any], Any],
+    received_at: Any,
 ) -> tuple[Any, ...]:
-    properties = r.get("properties")
+    """One event as the column tuple of ``_COLUMNS`` (``encode`` writes ``properties``)."""
     return (
         r["id"],
         environment if environment is not None else r.get("environment"),
@@ -157,9 +141,13 @@ def _pg_row(
         r.get("flag_version"),
         r.get("name"),
         r.get("value"),
-        json.dumps(properties) if properties is not None else None,
+        encode(r.get("properties")),
         received_at,
     )
+
+
+def _json_or_none(value: Any) -> str | None:
+    return json.dumps(value) if value is not None else None
 
 
 def _insert_postgresql(
@@ -176,7 +164,7 @@ def _insert_postgresql(
     goes through a session-local staging table and one ``INSERT … SELECT … ON CONFLICT DO
     NOTHING``, whose row count is the number inserted.
     """
-    rows = [_pg_row(r, environment, received_at) for r in records]
+    rows = [_row(r, environment, _json_or_none, received_at) for r in records]
     savepoint = conn.begin_nested()
     try:
         with (

@@ -242,6 +242,32 @@ def update_flag(
     document = _document(
         flag, version=current.version + 1, killed=current.killed, pin_generation=generation
     )
+    return _replace(
+        conn,
+        environment,
+        key,
+        current,
+        document,
+        action="flag.update",
+        actor=actor,
+        idempotency_key=idempotency_key,
+        detail=detail,
+    )
+
+
+def _replace(
+    conn: Connection,
+    environment: str,
+    key: str,
+    current: FlagRecord,
+    document: dict[str, Any],
+    *,
+    action: str,
+    actor: str,
+    idempotency_key: str | None,
+    detail: Mapping[str, Any] | None,
+) -> Receipt:
+    """Swap ``current`` for ``document`` (compare-and-swap) and record the change."""
     now = utcnow()
     _swap(
         conn,
@@ -256,7 +282,7 @@ def update_flag(
         conn,
         environment=environment,
         key=key,
-        action="flag.update",
+        action=action,
         before=current,
         document=document,
         actor=actor,
@@ -284,27 +310,17 @@ def _set_killed(
         document["killed"] = True
         document["pin_generation"] = current.pin_generation + 1
     document["version"] = current.version + 1
-    now = utcnow()
-    _swap(
+    action = "flag.kill" if killed else "flag.unkill"
+    return _replace(
         conn,
         environment,
         key,
-        expected_version=current.version,
-        document=document,
-        actor=actor,
-        now=now,
-    )
-    return _apply(
-        conn,
-        environment=environment,
-        key=key,
-        action="flag.kill" if killed else "flag.unkill",
-        before=current,
-        document=document,
+        current,
+        document,
+        action=action,
         actor=actor,
         idempotency_key=idempotency_key,
         detail=detail,
-        now=now,
     )
 
 
