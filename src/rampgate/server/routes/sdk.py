@@ -42,7 +42,10 @@ def _payload(request: Request, environment: str) -> tuple[int, bytes]:
             },
             separators=(",", ":"),
         ).encode()
-    cache[environment] = (snapshot.version, body)
+    # Two threads may build payloads concurrently: the cache only ever moves forward.
+    latest = cache.get(environment)
+    if latest is None or latest[0] < snapshot.version:
+        cache[environment] = (snapshot.version, body)
     return snapshot.version, body
 
 
