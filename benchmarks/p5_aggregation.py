@@ -57,6 +57,7 @@ from sqlalchemy.engine import Engine, make_url
 from benchmarks._common import machine_summary, postgres_problem
 from rampgate import store
 from rampgate.store.analysis import AnalysisSpec, aggregate
+from rampgate.store.events import EVENT_FIELDS
 
 GOAL = 1.3
 ENV = "prod"
@@ -66,23 +67,7 @@ NAMES = ("task_success", "latency_ms", "cost_usd", "escalated")
 NAME_SHARE = (0.25, 0.35, 0.30, 0.10)
 T0 = 1_700_000_000_000
 DAY = 86_400_000
-COLUMNS = (
-    "id",
-    "environment",
-    "type",
-    "time_ms",
-    "user_id",
-    "session_id",
-    "flag",
-    "variant",
-    "reason",
-    "rule_id",
-    "flag_version",
-    "name",
-    "value",
-    "properties",
-    "received_at",
-)
+COLUMNS = (*EVENT_FIELDS, "received_at")  # the events table, as the store writes it
 BATCH = 100_000
 
 SPECS = {

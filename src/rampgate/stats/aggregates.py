@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, fields
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,15 @@ __all__ = [
     "RatioStats",
     "SupportsSummary",
 ]
+
+_Sums = TypeVar("_Sums")
+
+
+def add_fields(a: _Sums, b: _Sums) -> _Sums:
+    """Field-wise sum of two aggregates of one dataclass type: sufficient statistics add."""
+    parts: list[Any] = [getattr(a, f.name) + getattr(b, f.name) for f in fields(a)]  # type: ignore[arg-type]
+    return type(a)(*parts)
+
 
 # Σx² - (Σx)²/n loses about this many ulps of Σx² to cancellation; below it, "negative" is noise.
 _CANCELLATION = 1e-9
@@ -83,9 +92,7 @@ class MeanStats:
     def __add__(self, other: MeanStats) -> MeanStats:
         if not isinstance(other, MeanStats):
             return NotImplemented
-        return MeanStats(
-            self.n + other.n, self.sum + other.sum, self.sum_squares + other.sum_squares
-        )
+        return add_fields(self, other)
 
     @classmethod
     def from_values(cls, values: Iterable[float] | npt.ArrayLike) -> MeanStats:
@@ -118,7 +125,7 @@ class ProportionStats:
     def __add__(self, other: ProportionStats) -> ProportionStats:
         if not isinstance(other, ProportionStats):
             return NotImplemented
-        return ProportionStats(self.n + other.n, self.successes + other.successes)
+        return add_fields(self, other)
 
     @classmethod
     def from_values(cls, values: Iterable[float] | npt.ArrayLike) -> ProportionStats:
@@ -165,14 +172,7 @@ class RatioStats:
     def __add__(self, other: RatioStats) -> RatioStats:
         if not isinstance(other, RatioStats):
             return NotImplemented
-        return RatioStats(
-            self.n + other.n,
-            self.num_sum + other.num_sum,
-            self.den_sum + other.den_sum,
-            self.num_sum_squares + other.num_sum_squares,
-            self.den_sum_squares + other.den_sum_squares,
-            self.sum_products + other.sum_products,
-        )
+        return add_fields(self, other)
 
     @classmethod
     def from_values(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .aggregates import ArmSummary, MeanStats
+from .aggregates import ArmSummary, MeanStats, add_fields
 
 __all__ = ["CupedAdjustment", "CupedStats", "cuped"]
 
@@ -35,14 +35,7 @@ class CupedStats:
     def __add__(self, other: CupedStats) -> CupedStats:
         if not isinstance(other, CupedStats):
             return NotImplemented
-        return CupedStats(
-            self.n + other.n,
-            self.sum + other.sum,
-            self.sum_squares + other.sum_squares,
-            self.pre_sum + other.pre_sum,
-            self.pre_sum_squares + other.pre_sum_squares,
-            self.sum_products + other.sum_products,
-        )
+        return add_fields(self, other)
 
     @classmethod
     def from_values(
