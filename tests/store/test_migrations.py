@@ -23,6 +23,12 @@ TABLES = {
     "audit_log",
     "audit_head",
     "events",
+    "rollouts",
+    "rollout_commands",
+    "snapshots",
+    "eval_results",
+    "alerts",
+    "experiments",
     migrate.VERSION_TABLE,
 }
 
@@ -88,4 +94,4 @@ def test_upgrade_is_thread_safe_in_one_process(database_url: str) -> None:
 def test_scripts_are_found_through_the_package() -> None:
     config = migrate.alembic_config()
     assert config.get_main_option("script_location") == "rampgate.store:migrations"
-    assert migrate.head() == "0001"
+    assert migrate.head() == "0003"

@@ -17,8 +17,17 @@ from .model import (
     Prerequisite,
     Reason,
     Rule,
+    ShadowConfig,
     Split,
     SplitFilter,
+)
+from .shadow import (
+    ShadowArm,
+    ShadowMeasure,
+    ShadowStatus,
+    parse_shadow_event,
+    shadow_event,
+    shadow_pair_event,
 )
 
 __all__ = [
@@ -35,10 +44,17 @@ __all__ = [
     "Reason",
     "Rule",
     "Ruleset",
+    "ShadowArm",
+    "ShadowConfig",
+    "ShadowMeasure",
+    "ShadowStatus",
     "Split",
     "SplitFilter",
     "compile_flag",
     "compile_ruleset",
     "freeze",
+    "parse_shadow_event",
+    "shadow_event",
+    "shadow_pair_event",
     "thaw",
 ]

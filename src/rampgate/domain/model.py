@@ -27,6 +27,7 @@ __all__ = [
     "Prerequisite",
     "Reason",
     "Rule",
+    "ShadowConfig",
     "Split",
     "SplitFilter",
 ]
@@ -218,6 +219,30 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class ShadowConfig:
+    """Run ``variant`` beside the served variant on a ``sample`` of calls, off the caller's path.
+
+    The SDK's ``Client.shadow`` serves the evaluated variant and, on a per-call draw that hits
+    ``sample``, also runs ``variant`` and records how the two compared (see
+    :mod:`rampgate.domain.shadow` for the event names). ``sample`` 0 turns it off.
+    """
+
+    variant: str
+    sample: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.variant, str) or not self.variant:
+            raise ConfigError(
+                f"shadow variant is {self.variant!r}", path="shadow.variant", expected="a variant"
+            )
+        s = self.sample
+        if isinstance(s, bool) or not isinstance(s, int | float) or not 0.0 <= s <= 1.0:
+            raise ConfigError(
+                f"shadow sample is {s!r}", path="shadow.sample", expected="a number in [0, 1]"
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class Flag:
     """A named switch whose variants are JSON values — for agents, whole agent configs."""
 
@@ -235,6 +260,7 @@ class Flag:
     # Raised by a hard rollback: pins made under an older generation are ignored.
     pin_generation: int = 0
     prerequisites: tuple[Prerequisite, ...] = ()
+    shadow: ShadowConfig | None = None
 
     def __post_init__(self) -> None:
         where = f"flags.{self.key}"
@@ -268,6 +294,12 @@ class Flag:
                         path=f"{where}.rules[{i}]",
                         expected="one of " + ", ".join(map(repr, self.variants)),
                     )
+        if self.shadow is not None and self.shadow.variant not in self.variants:
+            raise ConfigError(
+                f"shadow variant {self.shadow.variant!r} is not a variant",
+                path=f"{where}.shadow.variant",
+                expected="one of " + ", ".join(map(repr, self.variants)),
+            )
         if not (self.pin_ttl > 0):
             raise ConfigError(
                 f"pin_ttl is {self.pin_ttl!r}", path=f"{where}.pin_ttl", expected="seconds > 0"

@@ -16,9 +16,10 @@ from rampgate.store.migrate import upgrade
 from rampgate.store.tokens import bootstrap_admin
 
 from . import openapi, problems
+from .controller import Controller
 from .hub import ChangeHub
 from .limits import BodyLimit
-from .routes import admin, flags, health, sdk
+from .routes import admin, flags, health, rollouts, sdk
 from .settings import ServerSettings
 
 __all__ = ["create_app"]
@@ -47,9 +48,13 @@ def create_app(settings: ServerSettings | None = None, *, engine: Engine | None 
             # Printed once: only the hash is stored, so this is the only time it can be shown.
             print(f"rampgate: first admin token (shown once): {created[1]}", flush=True)
         await app.state.hub.start()
+        controller: Controller = app.state.controller
+        if settings.controller_interval > 0:
+            controller.start()
         try:
             yield
         finally:
+            controller.stop()
             await app.state.hub.stop()
 
     app = FastAPI(
@@ -61,12 +66,15 @@ def create_app(settings: ServerSettings | None = None, *, engine: Engine | None 
     app.state.settings = settings
     app.state.engine = engine
     app.state.hub = ChangeHub(engine, poll_seconds=settings.change_poll_seconds)
+    app.state.controller = Controller(
+        engine, interval=settings.controller_interval or 10.0, publish=app.state.hub.published
+    )
     app.state.ruleset_cache = {}
     app.state.ruleset_locks = {}
     app.state.metrics = Counter({"events_ingested_total": 0, "sse_connections_total": 0})
     problems.install(app)
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, admin, flags, sdk):
+    for module in (health, admin, flags, rollouts, sdk):
         app.include_router(module.router)
     return app

@@ -12,11 +12,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CommandIn",
     "EnvironmentIn",
+    "EvalIn",
     "EventIn",
     "EventsIn",
     "FlagIn",
     "KillIn",
+    "RolloutIn",
     "TokenIn",
 ]
 
@@ -140,3 +143,29 @@ class EventIn(BaseModel):
 
 class EventsIn(BaseModel):
     events: list[EventIn] = Field(description="at most RAMPGATE_MAX_EVENTS_PER_BATCH events")
+
+
+class RolloutIn(_Strict):
+    name: Key = Field(description="the rollout's name; each start is a new run, name#run")
+    plan: dict[str, Any] = Field(
+        description="the rollout as under `rollouts:` in rampgate.yaml (docs/rollouts.md); "
+        "`environment` defaults to the path's"
+    )
+    metrics: dict[str, dict[str, Any]] | None = Field(
+        None, description="metric definitions beyond the default agent pack, as under `metrics:`"
+    )
+
+
+class CommandIn(_Strict):
+    reason: str = Field("", max_length=2000, description="why; required to promote")
+    step: int | None = Field(None, ge=0, description="approve: the step approved (default: now)")
+    mode: Literal["hard", "soft"] | None = Field(
+        None, description="rollback: override the plan's mode"
+    )
+
+
+class EvalIn(_Strict):
+    suite: str = Field(min_length=1, max_length=256, description="the evaluation suite's name")
+    variant: Key = Field(description="the variant evaluated (the rollout's candidate)")
+    passed: bool
+    detail: str = Field("", max_length=10_000, description="a summary, a link to the run")

@@ -20,6 +20,8 @@ class ServerSettings:
     max_body_bytes: int = 5 * 1024 * 1024  # RAMPGATE_MAX_BODY_BYTES: larger requests get 413
     max_events_per_batch: int = 10_000  # RAMPGATE_MAX_EVENTS_PER_BATCH
     change_poll_seconds: float = 1.0  # RAMPGATE_CHANGE_POLL_SECONDS: safety net behind NOTIFY
+    # RAMPGATE_CONTROLLER_INTERVAL: seconds between rollout reconciles; 0 turns the controller off
+    controller_interval: float = 10.0
 
     @classmethod
     def from_env(

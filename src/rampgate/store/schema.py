@@ -27,16 +27,22 @@ from sqlalchemy.engine import Dialect
 __all__ = [
     "GENESIS_HASH",
     "UtcDateTime",
+    "alerts",
     "api_tokens",
     "audit_head",
     "audit_log",
     "environments",
+    "eval_results",
     "events",
+    "experiments",
     "flag_versions",
     "flags",
     "idempotency",
     "metadata",
     "receipts",
+    "rollout_commands",
+    "rollouts",
+    "snapshots",
     "utcnow",
 ]
 
@@ -220,4 +226,104 @@ events = sa.Table(
     sa.CheckConstraint("type IN ('exposure', 'event')", name="type"),
     sa.Index("ix_events_environment_flag", "environment", "flag", "time_ms"),
     sa.Index("ix_events_environment_name", "environment", "name", "time_ms"),
+)
+
+# --- Rollouts and experiments (migration 0003) -------------------------------------------------
+# The plan, state and contract are documents the store keeps but does not interpret: the store
+# may not import ``control``, and the server (de)serialises them. ``revision`` is the
+# compare-and-swap version of the state, so two controllers can never both act on one turn.
+
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    # "{name}#{run}": prefixes every idempotency key of the run (see control.RolloutState).
+    sa.Column("id", sa.String(KEY_LENGTH + 16), primary_key=True),
+    _key("environment", sa.ForeignKey("environments.key"), nullable=False),
+    _key("name", nullable=False),
+    sa.Column("run", sa.Integer, nullable=False),
+    _key("flag", nullable=False),
+    _json("plan"),
+    _json("state"),
+    sa.Column("status", sa.String(32), nullable=False),
+    # The rollout still acts; at most one active run per flag (checked on create, under lock).
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("environment", "name", "run"),
+    sa.Index("ix_rollouts_active", "active", "environment"),
+)
+
+rollout_commands = sa.Table(
+    "rollout_commands",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "rollout_id", sa.String(KEY_LENGTH + 16), sa.ForeignKey("rollouts.id"), nullable=False
+    ),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("step", sa.Integer, nullable=True),
+    sa.Column("mode", sa.String(16), nullable=True),
+    sa.Column("change_id", sa.String(36), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    # Set by the reconcile that read the command: the revision it produced.
+    sa.Column("consumed_revision", sa.Integer, nullable=True),
+    sa.Index("ix_rollout_commands_pending", "rollout_id", "consumed_revision"),
+)
+
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    # "{rollout_id}/snapshot/{revision}" or "{experiment}/checkpoint/{n}": chosen by the caller.
+    sa.Column("id", sa.String(512), primary_key=True),
+    # The rollout run or experiment the snapshot explains.
+    sa.Column("subject", sa.String(KEY_LENGTH + 16), nullable=False, index=True),
+    _json("document"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+eval_results = sa.Table(
+    "eval_results",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    _key("environment", sa.ForeignKey("environments.key"), nullable=False),
+    _key("flag", nullable=False),
+    _key("variant", nullable=False),
+    sa.Column("suite", sa.String(256), nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_eval_results_flag", "environment", "flag", "variant", "suite"),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    # The controller's idempotency key for the alert: each is raised once.
+    sa.Column("id", sa.String(512), primary_key=True),
+    sa.Column("subject", sa.String(KEY_LENGTH + 16), nullable=False, index=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    _key("environment", sa.ForeignKey("environments.key"), primary_key=True),
+    _key("name", primary_key=True),
+    _key("flag", nullable=False),
+    # The registered contract as submitted (metrics resolved), and the controller's state.
+    _json("contract"),
+    _json("state"),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
