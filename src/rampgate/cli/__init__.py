@@ -11,8 +11,10 @@ import typer
 from rampgate._version import __version__
 
 from . import apply as _apply
+from . import demo as _demo
 from . import experiment as _experiment
 from . import flags as _flags
+from . import rollout as _rollout
 from . import server as _server
 from . import tour as _tour
 
@@ -45,8 +47,10 @@ def _root(
 _flags.register(app)
 _tour.register(app)
 _apply.register(app)
+_rollout.register(app)
 _server.register(app)
 _experiment.register(app)
+_demo.register(app)
 
 
 def main() -> None:

@@ -22,7 +22,9 @@ from .reader import Node
 
 __all__ = ["Config", "load_file", "load_mapping", "load_text"]
 
-SECTIONS = ("environments", "saved_groups", "flags")
+SECTIONS = ("environments", "saved_groups", "flags", "metrics", "rollouts", "experiments")
+# Read by rampgate.control (which this layer may not import): kept here as written.
+CONTROL_SECTIONS = ("metrics", "rollouts", "experiments")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,9 @@ class Config:
     flags: Mapping[str, FlagDefinition] = field(default_factory=dict)
     saved_groups: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     source: str = ""
+    # The raw ``metrics``, ``rollouts`` and ``experiments`` sections, for rampgate.control's
+    # parsers (``parse_metrics``, ``parse_rollouts``, ``parse_experiments``).
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def environment_keys(self) -> tuple[str, ...]:
@@ -93,7 +98,8 @@ def load_mapping(data: Any, *, source: str = "<config>") -> Config:
         for key, node in root.get("flags").items():
             flags[key] = parse_flag(key, node, environments=env_keys, groups=groups)
     _check_prerequisites(flags, source)
-    return Config(environments, flags, groups, source)
+    sections = {name: root.get(name).value for name in CONTROL_SECTIONS if root.has(name)}
+    return Config(environments, flags, groups, source, sections)
 
 
 def _check_prerequisites(flags: Mapping[str, FlagDefinition], source: str) -> None:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from time import time_ns
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rampgate.config import load_file
 from rampgate.domain.engine import CompiledFlag, Ruleset, compile_ruleset
 from rampgate.domain.model import Context, Evaluation, Flag, Reason
 from rampgate.errors import ClientClosedError, ConfigError
+from rampgate.guard import Comparator, ShadowCall, ShadowRunner, ShadowSettings
 
 from .buffer import EventBuffer, Sink
 from .failsafe import Failsafe
@@ -36,6 +37,7 @@ __all__ = ["Client", "ClientSettings"]
 
 _PINNABLE = (Reason.SPLIT, Reason.TARGETING_MATCH, Reason.DEFAULT)
 _MISSING: Any = object()
+T = TypeVar("T")
 
 
 class Client:
@@ -53,6 +55,7 @@ class Client:
         settings: ClientSettings | None = None,
         pin_store: PinStore | None = None,
         clock: Callable[[], float] = time.time,
+        shadow_settings: ShadowSettings | None = None,
     ) -> None:
         """A client over a compiled ``ruleset`` (embedded) or a server at ``url`` with ``sdk_key``.
 
@@ -67,6 +70,11 @@ class Client:
         self._ruleset = ruleset if ruleset is not None else Ruleset("", {})
         self._flags = self._ruleset.flags
         self._clock = clock
+        # Records are stamped by the same clock the client decides with (a simulated clock in
+        # tests and the demo); the default keeps the cheap integer wall clock on the hot path.
+        self._now_ns: Callable[[], int] = (
+            time_ns if clock is time.time else (lambda: int(clock() * 1_000_000_000))
+        )
         self._pins: PinStore = pin_store or LruPinStore(self.settings.pin_capacity)
         self._failsafe = Failsafe()
         self._sync: RulesetSync | None = None
@@ -101,6 +109,13 @@ class Client:
         self._record = self._events.enabled
         self._queue = self._events.queue
         self._capacity = self._events.capacity
+        self._shadows = ShadowRunner(
+            shadow_settings or ShadowSettings(),
+            record=lambda name, ctx, value, props: self.track(
+                name, ctx, value=value, properties=props
+            ),
+            on_error=self._failsafe.record,
+        )
         self._closed = False
         self._watcher: FileWatcher | None = None
         self._reload_lock = threading.Lock()
@@ -191,7 +206,9 @@ class Client:
                 queue = self._queue
                 if len(queue) >= self._capacity:
                     self._events.dropped += 1  # approximate under races; see EventBuffer
-                queue.append((time_ns(), result.signature, context.user_id, context.session_id))
+                queue.append(
+                    (self._now_ns(), result.signature, context.user_id, context.session_id)
+                )
             return result
         except Exception as exc:  # fail open: see rampgate.sdk.failsafe
             return self._failed(flag, exc)
@@ -249,10 +266,88 @@ class Client:
             # Copied now: the caller may reuse or mutate its dict before the flush thread runs.
             props = dict(properties) if properties else None
             self._events.append(
-                (time.time_ns(), event, context.user_id, context.session_id, number, props)
+                (self._now_ns(), event, context.user_id, context.session_id, number, props)
             )
         except Exception as exc:  # fail open: a broken track() call must not break the request
             self._failsafe.record("track_error", _label(event), exc)
+
+    # -- shadow runs ----------------------------------------------------------------------------
+
+    def shadow(
+        self,
+        flag: str,
+        context: Context,
+        *,
+        stable: Callable[[Any], T],
+        candidate: Callable[[Any], Any],
+        compare: Comparator | None = None,
+        cost: Callable[[Any], float] | None = None,
+        timeout: float | None = None,
+        default: Any = _MISSING,
+    ) -> T:
+        """``stable(value)`` of the served variant, with the flag's shadow variant run beside it.
+
+        Evaluates ``flag`` as :meth:`evaluate` does and returns ``stable(value)``; its exceptions
+        are the caller's and propagate unchanged. If the flag has a shadow config naming another
+        variant and this call is drawn (``sample``), ``candidate(shadow_value)`` runs on a worker
+        thread within ``timeout`` seconds; its result, errors and timing, compared with stable's
+        by ``compare`` (default :func:`~rampgate.guard.exact_match`) and costed by ``cost``, are
+        recorded as ``shadow:…`` events (see :mod:`rampgate.domain.shadow`), never raised.
+        """
+        ev = self.evaluate(flag, context, default=default)
+        call = self._shadow_call(
+            flag, ev, context, candidate=candidate, compare=compare, cost=cost, timeout=timeout
+        )
+        if call is None:
+            return stable(ev.value)
+        return self._shadows.run(call, stable, ev.value)
+
+    async def ashadow(
+        self,
+        flag: str,
+        context: Context,
+        *,
+        stable: Callable[[Any], Awaitable[T]],
+        candidate: Callable[[Any], Awaitable[Any]],
+        compare: Comparator | None = None,
+        cost: Callable[[Any], float] | None = None,
+        timeout: float | None = None,
+        default: Any = _MISSING,
+    ) -> T:
+        """:meth:`shadow` for coroutine functions: the candidate runs in a task of this loop."""
+        ev = self.evaluate(flag, context, default=default)
+        call = self._shadow_call(
+            flag, ev, context, candidate=candidate, compare=compare, cost=cost, timeout=timeout
+        )
+        if call is None:
+            return await stable(ev.value)
+        return await self._shadows.arun(call, stable, ev.value)
+
+    def _shadow_call(
+        self,
+        flag: str,
+        ev: Evaluation,
+        context: Context,
+        *,
+        candidate: Callable[[Any], Any],
+        compare: Comparator | None,
+        cost: Callable[[Any], float] | None,
+        timeout: float | None,
+    ) -> ShadowCall | None:
+        try:
+            compiled = self._flags.get(flag) if isinstance(flag, str) else None
+            return self._shadows.prepare(
+                compiled,
+                ev,
+                context,
+                candidate=candidate,
+                compare=compare,
+                cost=cost,
+                timeout=timeout,
+            )
+        except Exception as exc:  # fail open: serve stable without a shadow
+            self._failsafe.record("shadow_error", _label(flag), exc)
+            return None
 
     # -- lifecycle and introspection ------------------------------------------------------------
 
@@ -261,15 +356,19 @@ class Client:
         self._events.flush(None if timeout is None else time.monotonic() + timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop watching, flush buffered records (within ``timeout``) and release the sink."""
+        """Stop watching and shadowing, flush records (within ``timeout``), release the sink."""
         if self._closed:
             return
         self._closed = True
+        budget = self.settings.close_timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
         if self._watcher is not None:
             self._watcher.stop()
         if self._sync is not None:
             self._sync.stop()
-        self._events.close(self.settings.close_timeout if timeout is None else timeout)
+        # Shadow candidates get half the budget at most: their events still have to be sent.
+        self._shadows.close(budget / 2)
+        self._events.close(max(0.0, deadline - time.monotonic()))
         if self._http is not None:
             self._http.close()
 
@@ -277,6 +376,7 @@ class Client:
         """Counters: failures by kind, records sent, failed and dropped, records buffered."""
         return {
             **self._failsafe.counts(),
+            **self._shadows.counts(),
             "events_sent": self._events.sent,
             "events_failed": self._events.failed,
             "events_dropped": self._events.dropped,
