@@ -296,3 +296,50 @@ def test_an_applied_file_serves_like_the_file(live: Live, example: Path) -> None
 
 def test_an_applied_file_keeps_its_saved_groups(live: Live, example: Path) -> None:
     plainly(lambda: _served(live, example, [DESIGN_PARTNER]))
+
+
+def test_apply_keeps_what_a_running_rollout_manages(live: Live, example: Path) -> None:
+    """Syncing the file mid-rollout neither drops nor moves the controller's rule and shadow."""
+    from rampgate.control import RolloutState
+    from rampgate.server.control_docs import state_to_document
+    from rampgate.server.controller import Controller
+    from rampgate.store.rollouts import create_rollout
+
+    assert apply(live, example).exit_code == 0
+    plan = {
+        "environment": "prod",
+        "flag": "support-agent",
+        "from": "stable",
+        "to": "candidate",
+        "steps": [{"weight": 0.1}, {"weight": 1.0}],
+        "guardrails": [{"metric": "task_success", "margin": 0.1}],
+    }
+    with store.write(live.engine) as conn:
+        create_rollout(
+            conn,
+            "prod",
+            "v4",
+            flag="support-agent",
+            plan={"plan": plan, "metrics": None},
+            initial_state=lambda rid: state_to_document(RolloutState(rid)),
+            status="pending",
+            actor="test",
+        )
+    Controller(live.engine).tick()  # step 0: the rollout's rule goes in above the catch-all
+    managed = flag(live, "prod", "support-agent")["document"]
+    rules = [r["id"] for r in managed["rules"]]
+    assert rules == ["staff-first", "design-partners", "rollout:v4", "canary"]
+    again = apply(live, example)
+    assert again.exit_code == 0, again.output
+    assert "plan: 0 to change, 9 unchanged" in again.output
+    assert flag(live, "prod", "support-agent")["document"] == managed
+
+
+def test_apply_keeps_a_shadow_config_the_file_does_not_set() -> None:
+    server = {"rules": [{"id": "a"}], "shadow": {"variant": "candidate", "sample": 0.2}}
+    assert apply_module._keep_managed({"rules": [{"id": "a"}]}, server)["shadow"] == {
+        "variant": "candidate",
+        "sample": 0.2,
+    }
+    mine = {"rules": [], "shadow": {"variant": "candidate", "sample": 0.0}}
+    assert apply_module._keep_managed(mine, server)["shadow"]["sample"] == 0.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +19,16 @@ from rampgate.config import flag_from_document
 from rampgate.control import RolloutState
 from rampgate.domain.model import Flag
 from rampgate.server.control_docs import state_to_document
-from rampgate.server.controller import Controller
-from rampgate.store import create_environment, create_flag, db, insert_events, kill_flag, verify
+from rampgate.server.controller import Controller, Leadership
+from rampgate.store import (
+    create_engine,
+    create_environment,
+    create_flag,
+    db,
+    insert_events,
+    kill_flag,
+    verify,
+)
 from rampgate.store.evidence import get_snapshot, list_alerts, list_snapshots, record_eval
 from rampgate.store.flags import get_flag
 from rampgate.store.rollouts import add_command, create_rollout, get_rollout
@@ -257,3 +266,25 @@ def test_a_soft_rollback_keeps_the_pins(engine: Engine, mode: str) -> None:
         add_command(conn, get_rollout(conn, "prod", "agent-v2"), kind="rollback", actor="bob")
     w.controller.tick()
     assert w.flag().pin_generation == generation
+
+
+def test_one_controller_leads_on_postgresql_and_another_takes_over(
+    postgres_engine: Engine,
+) -> None:
+    first, second = Leadership(postgres_engine), Leadership(postgres_engine)
+    try:
+        assert first.acquire() and first.acquire()  # keeps the lead while its session lives
+        assert not second.acquire()  # stands by
+        first.release()  # the leader dies: its session, and so the advisory lock, ends
+        assert second.acquire()
+        assert not first.acquire()
+    finally:
+        first.release()
+        second.release()
+
+
+def test_every_process_may_act_on_sqlite(tmp_path: Path) -> None:
+    """One host, one file: the state's compare-and-swap is what keeps turns single."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    assert Leadership(engine).acquire() and Leadership(engine).acquire()
+    engine.dispose()

@@ -3,7 +3,9 @@
 Shows a plan (create / update / unchanged, with a diff), then applies each change with
 compare-and-swap (``If-Match``) and an idempotency key derived from the change itself, so a
 retried apply never changes anything twice and a second apply finds nothing to do. A flag's
-kill state is operational and is never changed by apply (use ``rampgate kill``).
+kill state is operational and is never changed by apply (use ``rampgate kill``), and neither
+are the parts the controller manages: the rules of running rollouts and experiments
+(``rollout:…``, ``experiment:…``) and a shadow config the file does not set.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .options import console, fail, load_or_exit
 Url = Annotated[str, typer.Option("--url", envvar="RAMPGATE_URL", help="Server URL.")]
 Token = Annotated[str, typer.Option("--token", envvar="RAMPGATE_TOKEN", help="Admin token.")]
 WIRE_ONLY = ("version", "pin_generation", "killed")
+MANAGED_RULES = ("rollout:", "experiment:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ def plan(http: httpx.Client, path: Path) -> list[Step]:
             current = _check(response)
             server_doc = current["document"]
             document["killed"] = bool(server_doc.get("killed", False))
+            document = _keep_managed(document, server_doc)
             same = _comparable(server_doc) == _comparable(document)
             steps.append(
                 Step(
@@ -92,6 +96,26 @@ def plan(http: httpx.Client, path: Path) -> list[Step]:
                 )
             )
     return steps
+
+
+def _keep_managed(document: dict[str, Any], server: dict[str, Any]) -> dict[str, Any]:
+    """The file's flag with the controller's parts of the server's flag kept in place.
+
+    A rollout's rule sits where the controller put it (its index on the server); syncing a
+    config file mid-rollout must neither drop it nor move it.
+    """
+    rules = [r for r in document.get("rules", []) if not _managed(r)]
+    for index, rule in enumerate(server.get("rules", [])):
+        if _managed(rule):
+            rules.insert(min(index, len(rules)), rule)
+    kept = {**document, "rules": rules} if rules or "rules" in document else dict(document)
+    if "shadow" in server and "shadow" not in document:
+        kept["shadow"] = server["shadow"]
+    return kept
+
+
+def _managed(rule: dict[str, Any]) -> bool:
+    return str(rule.get("id", "")).startswith(MANAGED_RULES)
 
 
 def _idempotency_key(step: Step) -> str:

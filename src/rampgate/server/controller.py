@@ -41,8 +41,9 @@ __all__ = ["ADVISORY_LOCK_KEY", "Controller", "Leadership", "Turn"]
 
 logger = logging.getLogger("rampgate.controller")
 
-# pg_advisory_lock takes a bigint: "rampgate" in ASCII, so no other application collides by chance.
-ADVISORY_LOCK_KEY = int.from_bytes(b"rampgate", "big") & 0x7FFF_FFFF_FFFF_FFFF
+# The advisory lock's key: one per schema, so that deployments sharing a database in separate
+# schemas (and parallel test runs) each elect their own leader. Locks are database-wide.
+ADVISORY_LOCK_KEY = "hashtext('rampgate-controller:' || current_schema())"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +82,14 @@ class Leadership:
                 return True
             conn = self._engine.connect()
             got = conn.execute(
-                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+                sa.text(f"SELECT pg_try_advisory_lock({ADVISORY_LOCK_KEY})")
             ).scalar_one()
             conn.commit()  # the lock is the session's: it outlives the transaction
             if got:
                 self._conn = conn
                 logger.info("this process now leads the rollout controller")
                 return True
+            conn.invalidate()
             conn.close()
         except Exception:
             logger.warning("lost the controller lock's connection; will try again", exc_info=True)
@@ -98,7 +100,10 @@ class Leadership:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
-                conn.close()  # closing the session releases the advisory lock
+                # Invalidate, not just close: a pooled connection would keep its session, and
+                # the session holds the lock.
+                conn.invalidate()
+                conn.close()
             except Exception:
                 logger.debug("closing the lock connection failed", exc_info=True)
 
