@@ -68,8 +68,14 @@ CONTRACT: dict[str, tuple[set[str], set[str]]] = {
             "errors",
             "_version",
             "testing",
+            "demo",
         },
         {"typer", "rich", "click", "uvicorn", "httpx", "yaml", "numpy", "sqlalchemy"},
+    ),
+    # The demo wires everything like the server does, and runs the server; only cli imports it.
+    "demo": (
+        {"__init__", "domain", "config", "control", "store", "sdk", "server", "testing", "errors"},
+        {"httpx", "numpy"},
     ),
     "__init__": ({"_version", "config", "domain", "errors", "sdk"}, set()),
 }
