@@ -25,9 +25,13 @@ EXPECTED = [
     "RemoteSettings",
     "Rule",
     "SchemaError",
+    "ShadowConfig",
+    "ShadowSettings",
     "Split",
     "__version__",
+    "exact_match",
     "load_file",
+    "text_similarity",
     "thaw",
 ]
 

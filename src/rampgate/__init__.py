@@ -18,6 +18,7 @@ from .domain import (
     Prerequisite,
     Reason,
     Rule,
+    ShadowConfig,
     Split,
     thaw,
 )
@@ -29,7 +30,16 @@ from .errors import (
     RampgateError,
     SchemaError,
 )
-from .sdk import Client, ClientSettings, JsonlSink, LruPinStore, RemoteSettings
+from .sdk import (
+    Client,
+    ClientSettings,
+    JsonlSink,
+    LruPinStore,
+    RemoteSettings,
+    ShadowSettings,
+    exact_match,
+    text_similarity,
+)
 
 __all__ = [
     "Client",
@@ -54,8 +64,12 @@ __all__ = [
     "RemoteSettings",
     "Rule",
     "SchemaError",
+    "ShadowConfig",
+    "ShadowSettings",
     "Split",
     "__version__",
+    "exact_match",
     "load_file",
+    "text_similarity",
     "thaw",
 ]

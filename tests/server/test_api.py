@@ -217,3 +217,13 @@ def test_concurrent_conflicting_writes_lose_nothing(live: Live, count: int) -> N
             .where(audit_log.c.action == "flag.update")
         ).scalar_one()
     assert updates == 1
+
+
+def test_a_flag_may_carry_a_shadow_config(live: Live) -> None:
+    c = live.admin_client
+    url = "/api/v1/environments/prod/flags/agent"
+    shadowed = {**AGENT, "shadow": {"variant": "candidate", "sample": 0.25}}
+    assert c.put(url, json=shadowed).status_code == 201
+    assert c.get(url).json()["document"]["shadow"] == {"variant": "candidate", "sample": 0.25}
+    bad = {**AGENT, "shadow": {"variant": "nope", "sample": 0.25}}
+    assert_problem(c.put(url, json=bad, headers={"If-Match": '"1"'}), 422, "body.shadow.variant")

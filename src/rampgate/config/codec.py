@@ -98,6 +98,8 @@ def flag_to_document(flag: Flag, *, wire: bool = True) -> dict[str, Any]:
         doc["pin_ttl"] = flag.pin_ttl
     if flag.prerequisites:
         doc["prerequisites"] = _prereqs(flag.prerequisites)
+    if flag.shadow is not None:
+        doc["shadow"] = {"variant": flag.shadow.variant, "sample": flag.shadow.sample}
     if wire:
         doc["version"] = flag.version
         if flag.pin_generation:

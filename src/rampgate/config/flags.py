@@ -12,6 +12,7 @@ The YAML shape (see ``docs/config.md``)::
         rules:
           - {id: staff, when: {email: {$regex: "@example\\.com$"}}, serve: candidate}
           - {id: canary, split: {unit: user_id, weights: {stable: 0.95, candidate: 0.05}}}
+        shadow: {variant: candidate, sample: 0.2}   # run it beside the served variant
         environments:
           dev: {rules: [{id: all, serve: candidate}]}
 """
@@ -32,6 +33,7 @@ from rampgate.domain.model import (
     Portion,
     Prerequisite,
     Rule,
+    ShadowConfig,
     Split,
 )
 from rampgate.errors import ConfigError, SchemaError
@@ -45,12 +47,13 @@ KEY_EXPECTED = "letters, digits, '_', '.', ':' or '-', starting with a letter or
 
 _FLAG_KEYS = (
     "description", "variants", "default", "rules", "schema", "salt", "killed", "pin", "pin_ttl",
-    "prerequisites", "environments",
+    "prerequisites", "shadow", "environments",
 )  # fmt: skip
-_ENV_OVERRIDE_KEYS = ("rules", "default", "killed")
+_ENV_OVERRIDE_KEYS = ("rules", "default", "killed", "shadow")
 _RULE_KEYS = ("id", "when", "serve", "split", "portion", "prerequisites")
 _SPLIT_KEYS = ("unit", "fallback_unit", "weights", "coverage", "namespace", "seed", "hash_version")
 _PORTION_KEYS = ("unit", "fallback_unit", "coverage", "seed", "hash_version")
+_SHADOW_KEYS = ("variant", "sample")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,19 @@ def _split(node: Node, variants: Mapping[str, Any]) -> Split:
         seed=node.get("seed").string() if node.has("seed") else None,
         hash_version=_hash_version(node),
     )
+
+
+def _shadow(node: Node, variants: Mapping[str, Any]) -> ShadowConfig | None:
+    """``{variant, sample}``; ``null`` (e.g. in an environment override) means no shadow."""
+    if node.value is None:
+        return None
+    node.mapping(allowed=_SHADOW_KEYS, required=_SHADOW_KEYS)
+    variant = node.get("variant").string()
+    if variant not in variants:
+        raise node.get("variant").error(
+            f"unknown variant {variant!r}", expected="one of " + ", ".join(map(repr, variants))
+        )
+    return ShadowConfig(variant, node.get("sample").number(low=0.0, high=1.0))
 
 
 def _hash_version(node: Node) -> int:
@@ -251,6 +267,7 @@ def parse_flag(
         prerequisites=_prerequisites(node.get("prerequisites"), groups, gate=True)
         if node.has("prerequisites")
         else (),
+        shadow=_shadow(node.get("shadow"), variants),
     )
     overrides: dict[str, dict[str, Any]] = {}
     if node.has("environments"):
@@ -269,5 +286,7 @@ def parse_flag(
                     raise override.get("default").error(f"{changes['default']!r} is not a variant")
             if override.has("killed"):
                 changes["killed"] = override.get("killed").boolean()
+            if override.has("shadow"):
+                changes["shadow"] = _shadow(override.get("shadow"), variants)
             overrides[env] = changes
     return FlagDefinition(base, overrides)

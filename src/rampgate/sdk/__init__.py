@@ -1,4 +1,6 @@
-"""The SDK: local evaluation, session pins, and batched reporting of exposures and events."""
+"""The SDK: local evaluation, session pins, shadow runs, batched reporting of records."""
+
+from rampgate.guard import ShadowSettings, exact_match, text_similarity
 
 from .buffer import Sink
 from .client import Client, ClientSettings
@@ -14,5 +16,8 @@ __all__ = [
     "PinRecord",
     "PinStore",
     "RemoteSettings",
+    "ShadowSettings",
     "Sink",
+    "exact_match",
+    "text_similarity",
 ]

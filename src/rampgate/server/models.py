@@ -72,6 +72,11 @@ class RuleIn(_Strict):
     prerequisites: list[PrerequisiteIn] | None = None
 
 
+class ShadowIn(_Strict):
+    variant: str = Field(description="the variant run beside the served one")
+    sample: Fraction = Field(description="share of calls shadowed; 0 turns shadowing off")
+
+
 class FlagIn(_Strict):
     """A flag definition, in the same shape as a flag in ``rampgate.yaml``."""
 
@@ -89,6 +94,9 @@ class FlagIn(_Strict):
     pin: Literal["session", "none"] = "none"
     pin_ttl: float | str | None = Field(None, description="seconds, or a duration such as '24h'")
     prerequisites: list[PrerequisiteIn] | None = None
+    shadow: ShadowIn | None = Field(
+        None, description="run another variant beside the served one (client.shadow)"
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
