@@ -14,10 +14,12 @@ from rampgate.domain.model import Context
 from rampgate.errors import ConfigError
 
 from .options import Env, File, Json, console, fail, load_or_exit, parse_attr
+from .rollout import check_control_sections
 
 
 def validate(file: File, as_json: Json = False) -> None:
-    """Check a config file: syntax, unknown keys, conditions, schemas, references.
+    """Check a config file: syntax, unknown keys, conditions, schemas, references, and its
+    metrics: and rollouts: sections against its flags.
 
     Exits 1 with the file, path and expected value of the first problem.
     """
@@ -29,13 +31,26 @@ def validate(file: File, as_json: Json = False) -> None:
         except ConfigError as exc:
             fail(f"{env}: {exc}")
         summary[env] = {key: len(c.flag.rules) for key, c in ruleset.flags.items()}
+    try:
+        rollouts = check_control_sections(config)
+    except ConfigError as exc:
+        fail(str(exc))
     if as_json:
-        console.print_json(json.dumps({"file": str(file), "valid": True, "environments": summary}))
+        document = {
+            "file": str(file),
+            "valid": True,
+            "environments": summary,
+            "rollouts": {name: p.environment for name, p in rollouts.items()},
+        }
+        console.print_json(json.dumps(document))
         return
     table = Table("flag", *config.environment_keys, title=f"{file}: valid")
     for key in config.flags:
         table.add_row(key, *(f"{summary[e][key]} rules" for e in config.environment_keys))
     console.print(table)
+    for name, p in rollouts.items():
+        steps = " → ".join(f"{s.weight:.0%}" for s in p.steps)
+        console.print(f"rollout {name}: {p.environment}/{p.flag} {steps}", markup=False)
 
 
 def evaluate(

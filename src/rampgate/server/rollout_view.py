@@ -30,6 +30,7 @@ def rollout_view(conn: Connection, record: RolloutRecord, now: float) -> dict[st
     snapshots = list_snapshots(conn, record.id, limit=1)
     latest = snapshots[0].document if snapshots else None
     step = plan.steps[state.step] if state.step is not None else None
+    ended = state.status.terminal
     return {
         "id": record.id,
         "name": record.name,
@@ -51,11 +52,12 @@ def rollout_view(conn: Connection, record: RolloutRecord, now: float) -> dict[st
         "revision": record.revision,
         "started_at": state.started_at,
         "phase_started_at": state.phase_started_at,
+        # An ended run has no time left: its clocks would otherwise keep counting down.
         "time_left": {
-            "step_min_duration": _left(
-                state.phase_started_at, step.min_duration if step else None, now
-            ),
-            "max_duration": _left(state.started_at, plan.max_duration, now),
+            "step_min_duration": None
+            if ended
+            else _left(state.phase_started_at, step.min_duration if step else None, now),
+            "max_duration": None if ended else _left(state.started_at, plan.max_duration, now),
         },
         "guardrails": latest.get("evidence", []) if latest else [],
         "gates": latest.get("gates", []) if latest else [],

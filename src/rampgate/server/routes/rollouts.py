@@ -23,9 +23,11 @@ from rampgate.server.models import CommandIn, EvalIn, KillIn, RolloutIn
 from rampgate.server.problems import ApiError
 from rampgate.server.rollout_view import rollout_view
 from rampgate.store import db
+from rampgate.store.environments import get_environment
+from rampgate.store.errors import AlreadyExists
 from rampgate.store.evidence import get_snapshot, list_snapshots, record_eval
 from rampgate.store.flag_changes import kill_flag, unkill_flag
-from rampgate.store.flags import get_flag, list_flags
+from rampgate.store.flags import current_flag, get_flag, list_flags
 from rampgate.store.rollouts import (
     RolloutRecord,
     add_command,
@@ -83,11 +85,21 @@ def create(environment: Env, body: RolloutIn, request: Request, who: Admin) -> J
             fix="leave it out or make it the path's environment",
         )
     metrics = parse_metrics(body.metrics, path="metrics")
-    plan = parse_rollout(body.name, raw, metrics=metrics, path="plan")
+    try:
+        plan = parse_rollout(body.name, raw, metrics=metrics, path="plan")
+    except ConfigError as exc:
+        raise _in_body(exc, body.name) from None
     document = {"plan": raw, "metrics": body.metrics}
 
     def change(conn: Connection, idem: str | None) -> tuple[int, dict[str, Any]]:
-        flag = get_flag(conn, environment, plan.flag)
+        get_environment(conn, environment)
+        flag = current_flag(conn, environment, plan.flag)
+        if flag is None:
+            raise ConfigError(
+                f"there is no flag {plan.flag!r} in {environment}",
+                path="plan.flag",
+                expected="an existing flag: create it first (PUT …/flags/{key}, rampgate apply)",
+            )
         variants = flag.document.get("variants", {})
         for key, variant in (("from", plan.stable), ("to", plan.candidate)):
             if variant not in variants:
@@ -96,22 +108,43 @@ def create(environment: Env, body: RolloutIn, request: Request, who: Admin) -> J
                     path=f"plan.{key}",
                     expected="one of " + ", ".join(map(repr, variants)),
                 )
-        record, receipt = create_rollout(
-            conn,
-            environment,
-            body.name,
-            flag=plan.flag,
-            plan=document,
-            initial_state=lambda rid: state_to_document(RolloutState(rid)),
-            status=str(Status.PENDING),
-            actor=who.actor,
-            idempotency_key=idem,
-        )
+        try:
+            record, receipt = create_rollout(
+                conn,
+                environment,
+                body.name,
+                flag=plan.flag,
+                plan=document,
+                initial_state=lambda rid: state_to_document(RolloutState(rid)),
+                status=str(Status.PENDING),
+                actor=who.actor,
+                idempotency_key=idem,
+            )
+        except AlreadyExists as exc:
+            active = exc.resource.rsplit("/", 1)[-1]
+            raise ApiError(
+                409,
+                "Rollout already active",
+                f"rollout {active!r} is still active in {environment}, and one flag takes one "
+                f"rollout at a time (it would undo the other's weights)",
+                field="name" if active == body.name else "plan.flag",
+                fix=f"wait for {active!r} to end, or end it: POST …/rollouts/{active}/rollback",
+                active=active,
+            ) from None
         return 201, {"rollout": record.id, "receipt": receipt.to_json()}
 
     response = apply_change(request, body.model_dump(), change)
     _nudge(request)
     return response
+
+
+def _in_body(exc: ConfigError, name: str) -> ConfigError:
+    """The plan's own checks name paths from the config file (``rollouts.NAME…``); in this
+    request the plan is the body's ``plan``, so say that instead."""
+    root = f"rollouts.{name}"
+    if exc.path == root or exc.path.startswith((root + ".", root + "[")):
+        return ConfigError(exc.reason, path="plan" + exc.path[len(root) :], expected=exc.expected)
+    return exc
 
 
 @router.get("/environments/{environment}/rollouts/{name}", summary="A rollout's live status")
@@ -157,7 +190,7 @@ def command(
     try:
         Command(kind, who.actor, reason=body.reason, step=body.step, mode=body.mode)  # type: ignore[arg-type]
     except ValueError as exc:
-        field = "reason" if kind == "promote" else ("step" if body.step is not None else "mode")
+        field = _field_of(kind, body)
         raise ApiError(
             422, "Invalid command", str(exc), field=field, fix=_FIXES.get(field, "")
         ) from None
@@ -189,6 +222,16 @@ def command(
     return response
 
 
+def _field_of(kind: str, body: CommandIn) -> str:
+    """The field a refused command is refused for: a step or mode on the wrong kind comes
+    first (a promote with a reason and a step is refused for its step)."""
+    if body.step is not None and kind != "approve":
+        return "step"
+    if body.mode is not None and kind != "rollback":
+        return "mode"
+    return "reason"
+
+
 _FIXES = {
     "reason": "promote skips the remaining steps: say why in `reason`",
     "step": "`step` is only for approve",
@@ -207,7 +250,14 @@ def post_eval(
     environment: Env, key: str, body: EvalIn, request: Request, who: Admin
 ) -> JSONResponse:
     def change(conn: Connection, idem: str | None) -> tuple[int, dict[str, Any]]:
-        get_flag(conn, environment, key)
+        variants = get_flag(conn, environment, key).document.get("variants", {})
+        if body.variant not in variants:
+            # A result for a variant the flag lacks could never open a rollout's eval gate.
+            raise ConfigError(
+                f"flag {key!r} has no variant {body.variant!r}",
+                path="variant",
+                expected="one of " + ", ".join(map(repr, variants)),
+            )
         record, receipt = record_eval(
             conn,
             environment,
