@@ -108,7 +108,10 @@ def _switch(
         )
         return 200, receipt.to_json()
 
-    return apply_change(request, {"reason": body.reason, "if_match": expected}, change)
+    response = apply_change(request, {"reason": body.reason, "if_match": expected}, change)
+    # A rollout on this flag must end now, not at the controller's next interval.
+    request.app.state.controller.nudge()
+    return response
 
 
 @router.post(
