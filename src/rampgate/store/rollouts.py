@@ -116,10 +116,10 @@ def create_rollout(
     ).first()
     if active is not None:
         raise AlreadyExists(rollout_resource(environment, active.name))
+    # Runs are numbered per name across environments: the id, "{name}#{run}", is global (it
+    # prefixes idempotency keys and snapshot ids), so prod and staging must not both have #1.
     last = conn.execute(
-        sa.select(sa.func.max(rollouts.c.run)).where(
-            rollouts.c.environment == environment, rollouts.c.name == name
-        )
+        sa.select(sa.func.max(rollouts.c.run)).where(rollouts.c.name == name)
     ).scalar_one()
     run = int(last or 0) + 1
     rollout_id = f"{name}#{run}"

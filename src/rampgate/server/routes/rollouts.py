@@ -26,6 +26,7 @@ from rampgate.store import db
 from rampgate.store.environments import get_environment
 from rampgate.store.errors import AlreadyExists
 from rampgate.store.evidence import get_snapshot, list_snapshots, record_eval
+from rampgate.store.experiments import list_experiments
 from rampgate.store.flag_changes import kill_flag, unkill_flag
 from rampgate.store.flags import current_flag, get_flag, list_flags
 from rampgate.store.rollouts import (
@@ -108,6 +109,20 @@ def create(environment: Env, body: RolloutIn, request: Request, who: Admin) -> J
                     path=f"plan.{key}",
                     expected="one of " + ", ".join(map(repr, variants)),
                 )
+        running = [
+            e.name
+            for e in list_experiments(conn, environment, flag=plan.flag)
+            if e.status == "running"
+        ]
+        if running:
+            raise ApiError(
+                409,
+                "Experiment running on the flag",
+                f"experiment {running[0]!r} is running on {plan.flag!r}; a rollout would move "
+                "the same users' variants under it",
+                field="plan.flag",
+                fix=f"stop the experiment first (POST …/experiments/{running[0]}/stop)",
+            )
         try:
             record, receipt = create_rollout(
                 conn,
