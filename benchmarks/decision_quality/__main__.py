@@ -13,7 +13,7 @@ from tests.stats.simulate import leak_detection
 from benchmarks import stats_speed
 from rampgate.stats import Guardrail, ProportionStats
 
-from . import agreement, coverage, guardrails
+from . import agreement, coverage, guardrails, rollouts
 from .report import Report, rate
 
 
@@ -58,17 +58,25 @@ def speed(report: Report) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.decision_quality")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every number of runs")
+    parser.add_argument(
+        "--only",
+        choices=("stats", "rollouts"),
+        help="run only the statistics checks, or only the simulated rollouts",
+    )
     args = parser.parse_args(argv)
     report = Report()
     started = time.perf_counter()
-    try:
-        agreement.run(report, args.scale)
-        speed(report)
-    except OracleUnavailableError as exc:
-        print(f"gbstats oracle unavailable, agreement and timing skipped: {exc}")
-    guardrails.run(report, args.scale)
-    coverage.run(report, args.scale)
-    srm(report, args.scale)
+    if args.only != "rollouts":
+        try:
+            agreement.run(report, args.scale)
+            speed(report)
+        except OracleUnavailableError as exc:
+            print(f"gbstats oracle unavailable, agreement and timing skipped: {exc}")
+        guardrails.run(report, args.scale)
+        coverage.run(report, args.scale)
+        srm(report, args.scale)
+    if args.only != "stats":
+        rollouts.run(report, args.scale)
     print(f"({time.perf_counter() - started:.0f} s)")
     return report.summary()
 

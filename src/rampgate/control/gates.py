@@ -21,13 +21,13 @@ measurable on shadow pairs) and ``eval``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rampgate.stats import Verdict
 
 from .evidence import GateResult, MetricEvidence, SrmEvidence, evaluate_guardrail, srm_evidence
 from .observations import Observations
-from .plan import RolloutPlan
+from .plan import GateSettings, RolloutPlan
 from .state import RolloutState
 
 __all__ = ["Assessment", "assess"]
@@ -109,6 +109,31 @@ def _eval_gate(plan: RolloutPlan, observations: Observations) -> GateResult | No
     return GateResult("eval", result.passed, f"{plan.requires_eval} {outcome} {result.id}".strip())
 
 
+def _phase_settings(plan: RolloutPlan, weight: float | None) -> GateSettings:
+    """The statistics one phase tests its guardrails with.
+
+    **alpha.** Each phase — the shadow phase and every step before the last — measures from its
+    own start, so its always-valid bounds start afresh, and each guardrail can fail on its own:
+    a plan of ``S`` such phases and ``G`` guardrails gives a healthy candidate ``S·G`` chances
+    of a false ``FAIL``. Each phase and guardrail gets ``alpha/(S·G)`` (Bonferroni), so the
+    plan's ``alpha`` bounds the chance of a false rollback over the whole rollout, however often
+    it is looked at. The power rule plans with the same share.
+
+    **tuning.** ``N*`` counts units in both arms, where the normal mixture's bound is tightest
+    (Waudby-Smith et al. 2023; Howard et al. 2021). A difference measured at a candidate share
+    ``w`` has the precision of ``4w(1-w)`` times as many units split 50/50, so the plan's
+    ``N*`` (a 50/50 figure, as in gbstats) becomes ``N*/(4w(1-w))`` at the step: at 1% the
+    bound is tightest at 126,000 units — 1,263 candidate units — rather than at 50 candidate
+    units, far before any decision. The shadow phase compares pairs and keeps ``N*``.
+    """
+    phases = len(plan.steps) - 1 + (plan.shadow is not None)
+    tests = max(phases, 1) * max(len(plan.guardrails), 1)
+    tuning = plan.gates.tuning
+    if weight is not None and 0.0 < weight < 1.0:
+        tuning /= 4.0 * weight * (1.0 - weight)
+    return replace(plan.gates, alpha=plan.gates.alpha / tests, tuning=tuning)
+
+
 def assess(
     plan: RolloutPlan, state: RolloutState, observations: Observations, now: float
 ) -> Assessment:
@@ -120,7 +145,9 @@ def assess(
     extra = (eval_gate,) if eval_gate is not None else ()
     if phase == "shadow" and plan.shadow is not None:
         evidence = tuple(
-            evaluate_guardrail(g, observations.shadow_metrics[g.metric.name], gates=plan.gates)
+            evaluate_guardrail(
+                g, observations.shadow_metrics[g.metric.name], gates=_phase_settings(plan, None)
+            )
             for g in plan.guardrails
             if g.metric.name in observations.shadow_metrics
         )
@@ -139,11 +166,12 @@ def assess(
         return Assessment(phase, 0.0, (), None, extra, elapsed, 0.0)
     step = plan.steps[state.step]
     count = len(plan.guardrails)
+    settings = _phase_settings(plan, step.weight)
     evidence = tuple(
         evaluate_guardrail(
             g,
             observations.metrics.get(g.metric.name),
-            gates=plan.gates,
+            gates=settings,
             weight=step.weight,
             guardrail_count=count,
         )
