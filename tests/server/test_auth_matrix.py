@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 
 from rampgate import store
 from rampgate.server.app import create_app
+from rampgate.server.controller import Controller
 from rampgate.server.settings import ServerSettings
 from rampgate.store.schema import audit_log
 
@@ -32,6 +34,10 @@ PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics")}
 SDK_ONLY = {("get", "/api/v1/sdk/ruleset"), ("get", "/api/v1/sdk/stream")}
 EVENTS = ("post", "/api/v1/events")
 FLAG = "/api/v1/environments/{environment}/flags/{key}"
+ENVIRONMENT = "/api/v1/environments/{environment}"
+ROLLOUTS = ENVIRONMENT + "/rollouts"
+EXPERIMENTS = "/api/v1/environments/{environment}/experiments"
+EXPERIMENT = EXPERIMENTS + "/{name}"
 
 
 @dataclass
@@ -44,18 +50,50 @@ class Resources:
     change_id: str = ""  # a receipt to read
     revoked_admin: str = ""
     staging_sdk: str = ""
+    experiment: str = "matrix-read"  # running, on its own flag: what the read routes show
+    pending: str = "matrix-exp"  # registered on `flag`: what the mutating routes change
+    spare: str = "spare"  # a flag whose running rollout the rollout routes read and steer
+    ramped: str = "ramped"  # a flag free of rollouts, for POST …/rollouts
+    rollout: str = "spare-v2"
+    snapshot_id: str = ""  # URL-quoted: a snapshot id holds '#'
 
     def version(self) -> str:
         response = self.live.admin_client.get(f"/api/v1/environments/prod/flags/{self.flag}")
         assert response.status_code == 200, response.text
         return response.headers["ETag"]
 
+    def experiment_version(self) -> str:
+        response = self.live.admin_client.get(
+            f"/api/v1/environments/prod/experiments/{self.pending}"
+        )
+        assert response.status_code == 200, response.text
+        return response.headers["ETag"]
+
+    def experiment_body(self, name: str) -> dict[str, Any]:
+        contract = {
+            "flag": self.flag,
+            "hypothesis": "the candidate resolves more",
+            "arms": {"control": "stable", "treatment": "candidate"},
+            "split": {"weights": {"control": 0.5, "treatment": 0.5}},
+            "primary": "task_success",
+            "mde": 0.1,
+            "max_duration": "14d",
+        }
+        baselines = {"task_success": {"rate": 0.3}}
+        return {"name": name, "contract": contract, "units_per_day": 2000, "baselines": baselines}
+
+    def pending_path(self, template: str) -> str:
+        return self.path(template.replace("{name}", self.pending))
+
     def path(self, template: str) -> str:
+        template = template.replace("/experiments/{name}", f"/experiments/{self.experiment}")
         values = {
             "environment": "prod",
             "key": self.flag,
             "token_id": self.victim_token,
             "change_id": self.change_id,
+            "name": self.rollout,
+            "snapshot_id": self.snapshot_id,
         }
         return template.format(**values)
 
@@ -83,6 +121,16 @@ def _event() -> dict[str, Any]:
     }
 
 
+def _plan(flag: str) -> dict[str, Any]:
+    return {
+        "flag": flag,
+        "from": "stable",
+        "to": "candidate",
+        "steps": [{"weight": 0.1}, {"weight": 1.0}],
+        "guardrails": [{"metric": "task_success", "margin": 0.05}],
+    }
+
+
 # What each mutating route is sent: a request an admin may make, built when it is sent (so
 # If-Match names the version of that moment). The admin run goes in this order, so the flag
 # is deleted last. A new mutating route must be added here, or the coverage check fails.
@@ -106,6 +154,38 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ),
     ("post", FLAG + "/unkill"): lambda r: Request("POST", r.path(FLAG + "/unkill"), {}),
     EVENTS: lambda r: Request("POST", "/api/v1/events", {"events": [_event()]}),
+    ("post", EXPERIMENTS): lambda r: Request(
+        "POST", r.path(EXPERIMENTS), r.experiment_body(f"exp-{uuid.uuid4().hex[:8]}")
+    ),
+    ("patch", EXPERIMENT): lambda r: Request(
+        "PATCH",
+        r.pending_path(EXPERIMENT),
+        {"contract": {"owner": "matrix"}},
+        {"If-Match": r.experiment_version()},
+    ),
+    ("post", EXPERIMENT + "/start"): lambda r: Request(
+        "POST", r.pending_path(EXPERIMENT + "/start")
+    ),
+    ("post", EXPERIMENT + "/checkpoint"): lambda r: Request(
+        "POST", r.pending_path(EXPERIMENT + "/checkpoint")
+    ),
+    ("post", EXPERIMENT + "/stop"): lambda r: Request(
+        "POST", r.pending_path(EXPERIMENT + "/stop"), {"reason": "auth matrix"}
+    ),
+    ("post", ROLLOUTS): lambda r: Request(
+        "POST", r.path(ROLLOUTS), {"name": f"r-{uuid.uuid4().hex[:8]}", "plan": _plan(r.ramped)}
+    ),
+    # Before the environment's kill switch, which aborts the rollout at the controller's pass.
+    ("post", ROLLOUTS + "/{name}/{kind}"): lambda r: Request(
+        "POST", r.path(ROLLOUTS + "/{name}/pause"), {"reason": "auth matrix"}
+    ),
+    ("post", FLAG + "/evals"): lambda r: Request(
+        "POST", r.path(FLAG + "/evals"), {"suite": "s", "variant": "candidate", "passed": True}
+    ),
+    ("post", ENVIRONMENT + "/kill"): lambda r: Request(
+        "POST", r.path(ENVIRONMENT + "/kill"), {"reason": "auth matrix"}
+    ),
+    ("post", ENVIRONMENT + "/unkill"): lambda r: Request("POST", r.path(ENVIRONMENT + "/unkill")),
     ("delete", FLAG): lambda r: Request("DELETE", r.path(FLAG), headers={"If-Match": r.version()}),
 }
 
@@ -158,10 +238,33 @@ def resources(live: Live) -> Resources:
     r.change_id = created.json()["change_id"]
     victim = c.post("/api/v1/tokens", json={"kind": "sdk", "environment": "prod", "name": "v"})
     r.victim_token = victim.json()["id"]
+    read_flag = {"variants": {"a": 1, "b": 2}, "default": "a"}
+    assert c.put("/api/v1/environments/prod/flags/experimented", json=read_flag).status_code == 201
+    reading = {**r.experiment_body(r.experiment)}
+    reading["contract"] = {
+        **reading["contract"],
+        "flag": "experimented",
+        "arms": {"a": "a", "b": "b"},
+    }
+    reading["contract"]["split"] = {"weights": {"a": 0.5, "b": 0.5}}
+    for body in (reading, r.experiment_body(r.pending)):
+        assert c.post("/api/v1/environments/prod/experiments", json=body).status_code == 201
+    started = c.post(f"/api/v1/environments/prod/experiments/{r.experiment}/start")
+    assert started.status_code == 200, started.text
     with store.write(live.engine) as conn:
         admin_id, r.revoked_admin = store.create_token(conn, "admin", None, "old", actor="setup")
         store.revoke_token(conn, admin_id, actor="setup")
         _, r.staging_sdk = store.create_token(conn, "sdk", "staging", "stg", actor="setup")
+    # A running rollout with a snapshot, for the rollout and snapshot routes' path parameters.
+    for key in (r.spare, r.ramped):
+        assert c.put(f"/api/v1/environments/prod/flags/{key}", json=AGENT).status_code == 201
+    started = c.post(r.path(ROLLOUTS), json={"name": r.rollout, "plan": _plan(r.spare)})
+    assert started.status_code == 201, started.text
+    # The server's controller may take this pass first; either way the snapshot exists after.
+    Controller(live.engine).tick()
+    snapshot = c.get(r.path(ROLLOUTS + "/{name}")).json()["latest_snapshot"]
+    assert snapshot, "the rollout did not start"
+    r.snapshot_id = quote(snapshot, safe="/")
     return r
 
 
@@ -308,7 +411,8 @@ def test_sdk_routes_need_an_sdk_token(live: Live, resources: Resources) -> None:
         assert_refused(live.admin_client.get(path), 403, f"{path} admin", "Authorization")
     ruleset = "/api/v1/sdk/ruleset"
     prod = live.client(live.sdk).get(ruleset).json()
-    assert prod["environment"] == "prod" and set(prod["flags"]) == {resources.flag}
+    flags = {resources.flag, "experimented", resources.spare, resources.ramped}
+    assert prod["environment"] == "prod" and set(prod["flags"]) == flags
     staging = live.client(resources.staging_sdk).get(ruleset).json()
     assert staging["environment"] == "staging" and staging["flags"] == {}
     with live.client(resources.staging_sdk).stream("GET", "/api/v1/sdk/stream") as stream:

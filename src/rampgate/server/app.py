@@ -19,7 +19,7 @@ from . import openapi, problems
 from .controller import Controller
 from .hub import ChangeHub
 from .limits import BodyLimit
-from .routes import admin, flags, health, rollouts, sdk
+from .routes import admin, experiments, flags, health, rollouts, sdk
 from .settings import ServerSettings
 
 __all__ = ["create_app"]
@@ -75,6 +75,6 @@ def create_app(settings: ServerSettings | None = None, *, engine: Engine | None 
     problems.install(app)
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, admin, flags, rollouts, sdk):
+    for module in (health, admin, flags, rollouts, experiments, sdk):
         app.include_router(module.router)
     return app
