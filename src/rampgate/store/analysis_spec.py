@@ -110,6 +110,8 @@ class AnalysisSpec:
       ``end``.
     - ``min_flag_version``: only exposures served by this flag version or newer count
       (exposures without a version then do not count).
+    - ``rule_id``: only exposures served by this rule count (an experiment's rule: units that
+      an earlier rule served the same variant are not in the experiment).
     - ``bins``: the histogram layout of a quantile metric.
     """
 
@@ -125,6 +127,7 @@ class AnalysisSpec:
     start_ms: int | None = None
     end_ms: int | None = None
     min_flag_version: int | None = None
+    rule_id: str | None = None
     bins: HistogramBins = field(default_factory=HistogramBins)
 
     def __post_init__(self) -> None:

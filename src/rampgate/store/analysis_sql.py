@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
 from .analysis_spec import AnalysisSpec, HistogramBins
-from .analysis_units import Metric, per_unit
+from .analysis_units import Metric, Shape, per_unit
 
 __all__ = [
     "Query",
@@ -52,14 +52,14 @@ def _sum_if(condition: ColumnElement[bool], value: ColumnElement[Any] | None = N
     return sa.func.sum(sa.case((condition, value)))
 
 
-def _per_arm(metric: Metric, bins: HistogramBins | None) -> Query:
+def _per_arm(metric: Metric, bins: HistogramBins | None, shape: Shape) -> Query:
     """Per arm ``i`` (its index in ``spec.arms``), as conditional sums in one pass over the
     units — no ``GROUP BY`` (SQLite sorts for every one), except by bin for a quantile metric:
 
     ``units_i, sum_i, sq_i[, den_i, den_sq_i, prod_i], without_i, before_i, multi_i``,
     ``multi_before`` [, ``bin``]
     """
-    p = per_unit(metric)
+    p = per_unit(metric, shape)
     single = p.c.arm_lo == p.c.arm_hi
     before = p.c.n_events - p.c.kept
     x = p.c.x
@@ -97,25 +97,25 @@ def _check(spec: AnalysisSpec, kind: str) -> Metric:
     return Metric.of(spec)
 
 
-def proportion_query(spec: AnalysisSpec) -> Query:
+def proportion_query(spec: AnalysisSpec, *, shape: Shape = "union") -> Query:
     """Units and units with the event (``sum_i``; ``sq_i`` is the same) per arm, and the report."""
-    return _per_arm(_check(spec, "proportion"), None)
+    return _per_arm(_check(spec, "proportion"), None, shape)
 
 
-def mean_query(spec: AnalysisSpec) -> Query:
+def mean_query(spec: AnalysisSpec, *, shape: Shape = "union") -> Query:
     """Units, Σx and Σx² of the per-unit values per arm, and the report."""
-    return _per_arm(_check(spec, "mean"), None)
+    return _per_arm(_check(spec, "mean"), None, shape)
 
 
-def ratio_query(spec: AnalysisSpec) -> Query:
+def ratio_query(spec: AnalysisSpec, *, shape: Shape = "union") -> Query:
     """Units, Σx, Σx², Σy, Σy², Σxy per arm (x the numerator, y the denominator), the report."""
-    return _per_arm(_check(spec, "ratio"), None)
+    return _per_arm(_check(spec, "ratio"), None, shape)
 
 
-def quantile_query(spec: AnalysisSpec) -> Query:
+def quantile_query(spec: AnalysisSpec, *, shape: Shape = "union") -> Query:
     """Per histogram bin: units, Σx, Σx² per arm, and the report; bin -1 holds the units left
     out of the histogram (no events, or several arms)."""
-    return _per_arm(_check(spec, "quantile"), spec.bins)
+    return _per_arm(_check(spec, "quantile"), spec.bins, shape)
 
 
 _BUILDERS = {
@@ -126,6 +126,11 @@ _BUILDERS = {
 }
 
 
-def build_query(spec: AnalysisSpec) -> Query:
-    """The statement for ``spec``'s kind (standard SQL: SQLite, PostgreSQL, the warehouses)."""
-    return _BUILDERS[spec.kind](spec)
+def build_query(spec: AnalysisSpec, *, shape: Shape = "union") -> Query:
+    """The statement for ``spec``'s kind (standard SQL: SQLite, PostgreSQL, the warehouses).
+
+    ``shape`` is how the per-unit rows are made (:mod:`rampgate.store.analysis_units`):
+    ``union`` (one grouped pass over exposures and events: databases that aggregate by hashing)
+    or ``join`` (each exposed unit's events through the unit index: SQLite). Same result.
+    """
+    return _BUILDERS[spec.kind](spec, shape=shape)

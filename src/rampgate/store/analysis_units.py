@@ -4,9 +4,9 @@
     One ``GROUP BY unit`` over the flag's exposures in the window (to the spec's arms, from
     ``min_flag_version``) ``UNION ALL`` the metric's events in the window — two index range
     scans, and narrow rows (unit, time, arm index, values), because sorting them is most of
-    SQLite's work: the first exposure ``t0``, the smallest and largest arm seen, the first event
-    ``e0``, and per event name the sum, count or maximum of *all* the unit's events in the
-    window. Units never exposed are dropped.
+    SQLite's work: the first exposure ``t0``, the smallest and largest arm seen, the first and
+    last events ``e0`` and ``e1``, and per event name the sum, count or maximum of *all* the
+    unit's events in the window. Units never exposed are dropped.
 ``per_unit`` (a subquery kept whole by ``OFFSET 0``)
     Per unit: the arms seen; for a unit seen in several arms, the arm of its first exposure
     (earliest ``time_ms``, ties broken by ``id``), looked up for those units only; the value(s) —
@@ -15,14 +15,26 @@
     unit alone; the events kept and all the unit's events in the window.
 
 So the events are read once for almost every unit, and ``units`` is streamed, never
-materialized. ``docs/analysis-sql.md`` walks through the statement. Arms travel as their index
-in ``spec.arms`` (small integers sort and compare faster than text).
+materialized. That is the ``union`` shape, for PostgreSQL and the warehouses (hash
+aggregation). SQLite groups by sorting, and sorting every event by unit costs it more than
+finding each unit's events through the unit index in unit order; for it the ``join`` shape:
+
+``exposed`` (a subquery)
+    One ``GROUP BY unit`` over the flag's exposures: ``t0`` and the arms seen.
+``per_unit``
+    ``exposed LEFT JOIN`` the unit's events in the window (a search of the ``user_id`` index
+    per unit, in unit order: it needs an index on the unit, which sessions do not have),
+    grouped by unit — the join delivers the rows already in that order, so the grouping sort
+    is cheap — with the aggregates taken over the events from ``t0`` on.
+
+``docs/analysis-sql.md`` walks through both. Arms travel as their index in ``spec.arms``
+(small integers sort and compare faster than text).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,7 +43,10 @@ from sqlalchemy.sql.selectable import CTE, FromClause
 from .analysis_spec import AnalysisSpec, PerUnit
 from .schema import events
 
-__all__ = ["Metric", "per_unit"]
+__all__ = ["Metric", "Shape", "per_unit"]
+
+# How the per-unit rows are made (see the module docstring).
+Shape = Literal["union", "join"]
 
 EXPOSURE = "exposure"
 EVENT = "event"
@@ -91,6 +106,8 @@ def _exposure_filter(table: FromClause, spec: AnalysisSpec) -> list[ColumnElemen
     ]
     if spec.min_flag_version is not None:
         where.append(c.flag_version >= spec.min_flag_version)
+    if spec.rule_id is not None:
+        where.append(c.rule_id == spec.rule_id)
     if spec.start_ms is not None:
         where.append(c.time_ms >= spec.start_ms)
     if spec.end_ms is not None:
@@ -206,6 +223,7 @@ def _units(metric: Metric) -> CTE:
             sa.func.min(rows.arm).label("arm_lo"),
             sa.func.max(rows.arm).label("arm_hi"),
             sa.func.min(rows.evt_ms).label("e0"),
+            sa.func.max(rows.evt_ms).label("e1"),
             sa.func.count(rows.evt_ms).label("n_events"),
             *(
                 _aggregate(what, rows.values[slot], rows.markers[slot]).label(f"{what}{slot}")
@@ -223,8 +241,11 @@ def _late(metric: Metric, units: FromClause, what: str, slot: int | None) -> Any
     """One aggregate of a unit's events from its first exposure on (``slot=None``: their count).
 
     A correlated subquery; :func:`per_unit` evaluates it only for the units whose first event
-    came before their first exposure — usually a few — with an index search each (``user_id``,
-    or ``environment, name, time_ms``). Every other unit's aggregates are right as they are.
+    came before their first exposure — usually a few. Every other unit's aggregates are right as
+    they are. A user's events are one search of the ``user_id`` index; sessions have no index
+    of their own (it would cost inserts more than it saves here), so a session's are read from
+    the metric's name index between its first exposure and its last event (``e1``): the events
+    of that name during the conversation, index only.
     """
     spec = metric.spec
     e = events.alias(f"late_{what}{'' if slot is None else slot}")
@@ -234,7 +255,11 @@ def _late(metric: Metric, units: FromClause, what: str, slot: int | None) -> Any
         aggregate = _aggregate(what, _slot_value(e, metric, slot), _slot_marker(e, metric, slot))
     return (
         sa.select(aggregate)
-        .where(_unit(e, spec) == units.c.unit, e.c.time_ms >= units.c.t0)
+        .where(
+            _unit(e, spec) == units.c.unit,
+            e.c.time_ms >= units.c.t0,
+            e.c.time_ms <= units.c.e1,
+        )
         .where(*_event_filter(e, metric))
         .scalar_subquery()
     )
@@ -265,16 +290,18 @@ def _value(aggregate: ColumnElement[Any], how: PerUnit) -> ColumnElement[float]:
     return sa.cast(sa.func.coalesce(aggregate, 0), sa.Float)
 
 
-def per_unit(metric: Metric) -> sa.Subquery:
+def per_unit(metric: Metric, shape: Shape = "union") -> sa.Subquery:
     """One row per exposed unit: ``arm_lo``, ``arm_hi`` (arm indexes; equal unless the unit saw
     several arms), ``first`` (the arm of its first exposure, for those that did), the value(s)
     ``x`` [``y``], ``kept`` (events counted) and ``n_events`` (all its events in the window:
     the difference is the events before its first exposure).
 
     ``OFFSET 0`` keeps the subquery from being merged into the per-arm ``SELECT`` (PostgreSQL
-    and SQLite both honour it), so each correlated subquery runs once per unit that needs it:
-    ``units`` is read once, streamed, never materialized.
+    and SQLite both honour it), so each correlated subquery runs once per unit that needs it,
+    and each per-unit value is computed once, however often the per-arm sums name it.
     """
+    if shape == "join":
+        return _per_unit_joined(metric)
     units = _units(metric)
     dirty = units.c.e0 < units.c.t0
     kept_late = _late(metric, units, "count", None)
@@ -301,6 +328,60 @@ def per_unit(metric: Metric) -> sa.Subquery:
             kept.label("kept"),
             units.c.n_events,
         )
+        .offset(0)
+        .subquery("per_unit")
+    )
+
+
+def _per_unit_joined(metric: Metric) -> sa.Subquery:
+    """:func:`per_unit` in the ``join`` shape: each exposed unit's events found by unit."""
+    spec = metric.spec
+    unit, arm = _unit(events, spec), _arm_code(events, spec)
+    exposed = (
+        sa.select(
+            unit.label("unit"),
+            sa.func.min(events.c.time_ms).label("t0"),
+            sa.func.min(arm).label("arm_lo"),
+            sa.func.max(arm).label("arm_hi"),
+        )
+        .where(*_exposure_filter(events, spec))
+        .group_by(unit)
+        .subquery("exposed")
+    )
+    e = events.alias("unit_events")
+    after = e.c.time_ms >= exposed.c.t0
+    # NULL for an event before t0 (and in the row of a unit without events): not aggregated.
+    kept = sa.func.count(sa.case((after, e.c.time_ms)))
+    aggregates: dict[tuple[int, str], Any] = {}
+    for slot, what in metric.needs():
+        if what == "count" and len(metric.names) == 1:
+            aggregates[slot, what] = kept
+        else:
+            aggregates[slot, what] = _aggregate(
+                what,
+                sa.case((after, _slot_value(e, metric, slot))),
+                sa.case((after, _slot_marker(e, metric, slot))),
+            )
+    values = [
+        _value(aggregates[metric.slot(name), _NEEDS[how]], how).label(label)
+        for (name, how), label in zip(metric.values, ("x", "y"), strict=False)
+    ]
+    multi = exposed.c.arm_lo < exposed.c.arm_hi
+    joined = exposed.outerjoin(
+        e, sa.and_(_unit(e, spec) == exposed.c.unit, *_event_filter(e, metric))
+    )
+    return (
+        sa.select(
+            exposed.c.arm_lo,
+            exposed.c.arm_hi,
+            sa.case((multi, _first_arm(metric, exposed))).label("first"),
+            *values,
+            kept.label("kept"),
+            sa.func.count(e.c.time_ms).label("n_events"),
+        )
+        .select_from(joined)
+        # t0 and the arms are the unit's: grouping by them too keeps the SQL standard.
+        .group_by(exposed.c.unit, exposed.c.t0, exposed.c.arm_lo, exposed.c.arm_hi)
         .offset(0)
         .subquery("per_unit")
     )

@@ -212,7 +212,7 @@ events = sa.Table(
     _key("environment", nullable=False),
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("time_ms", sa.BigInteger, nullable=False),
-    sa.Column("user_id", sa.String(256), nullable=True, index=True),
+    sa.Column("user_id", sa.String(256), nullable=True),
     sa.Column("session_id", sa.String(256), nullable=True),
     _key("flag", nullable=True),
     _key("variant", nullable=True),
@@ -224,8 +224,48 @@ events = sa.Table(
     _json("properties", nullable=True),
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.CheckConstraint("type IN ('exposure', 'event')", name="type"),
-    sa.Index("ix_events_environment_flag", "environment", "flag", "time_ms"),
-    sa.Index("ix_events_environment_name", "environment", "name", "time_ms"),
+    # Migration 0002: covering indexes for the analysis statements (docs/analysis-sql.md).
+    # Exposures only: the exposure branch of an analysis reads this index alone.
+    sa.Index(
+        "ix_events_environment_flag",
+        "environment",
+        "flag",
+        "time_ms",
+        "type",
+        "variant",
+        "flag_version",
+        "rule_id",
+        "user_id",
+        "session_id",
+        sqlite_where=sa.text("flag IS NOT NULL"),
+        postgresql_where=sa.text("flag IS NOT NULL"),
+    ),
+    # Outcome events only: the event branch of an analysis reads this index alone.
+    sa.Index(
+        "ix_events_environment_name",
+        "environment",
+        "name",
+        "time_ms",
+        "type",
+        "user_id",
+        "session_id",
+        "value",
+        sqlite_where=sa.text("name IS NOT NULL"),
+        postgresql_where=sa.text("name IS NOT NULL"),
+    ),
+    # Outcome events by user: SQLite's analysis finds each exposed user's events through it
+    # (and both databases those of a user with events before the first exposure).
+    sa.Index(
+        "ix_events_user_id",
+        "user_id",
+        "environment",
+        "name",
+        "time_ms",
+        "type",
+        "value",
+        sqlite_where=sa.text("name IS NOT NULL"),
+        postgresql_where=sa.text("name IS NOT NULL"),
+    ),
 )
 
 # --- Rollouts and experiments (migration 0003) -------------------------------------------------
