@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from rampgate.demo import DemoOptions, run_demo
 
+EXPECTED = {"support-agent-a": "rolled_back", "support-agent-b": "promoted"}
+
 
 def demo(
-    as_json: bool = typer.Option(
-        False, "--json", help="Print a JSON summary instead of the story."
-    ),
-    serve: bool = typer.Option(
-        False, "--serve", help="Leave the server running on the result until Ctrl-C."
-    ),
-    seed: int = typer.Option(2026, help="Seed of the simulated traffic."),
-    database: Path | None = typer.Option(
-        None, help="SQLite file to keep (default: a temporary file, deleted afterwards)."
-    ),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary instead of the story.")
+    ] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Leave the server running on the result until Ctrl-C.")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated traffic.")] = 2026,
+    database: Annotated[
+        Path | None,
+        typer.Option(
+            "--database", help="SQLite file to keep (default: a temporary file, deleted after)."
+        ),
+    ] = None,
 ) -> None:
-    """From nothing, in under a minute: candidate A is rolled back, candidate B promoted.
+    """From nothing, in about a minute: candidate A is rolled back, candidate B promoted.
 
     A temporary SQLite database, the real server, SDK, analysis and controller on a simulated
     clock: hours of agent traffic pass in seconds.
@@ -41,18 +48,17 @@ def demo(
             f"  curl -H 'Authorization: Bearer {admin}' {url}/api/v1/environments/prod/rollouts\n"
             "Ctrl-C to stop."
         )
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
     summary = run_demo(
         DemoOptions(seed=seed, database=database), say, serve=stay if serve else None
     )
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
-    stories = {s["rollout"]: s["outcome"] for s in summary["stories"]}
-    if stories != {"support-agent-a": "rolled_back", "support-agent-b": "promoted"}:
+    outcomes = {s["rollout"]: s["outcome"] for s in summary["stories"]}
+    if outcomes != EXPECTED:
+        console.print(f"[bold red]unexpected outcome[/] {outcomes} (expected {EXPECTED})")
         raise typer.Exit(1)
 
 
