@@ -15,6 +15,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 __all__ = [
     "Contestant",
     "Measurement",
+    "cli_server_process",
     "cpu_seconds",
     "fmt_ns",
     "free_port",
@@ -35,6 +37,7 @@ __all__ = [
     "rss_bytes",
     "run_child",
     "server_process",
+    "tree_cpu_seconds",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,3 +273,79 @@ def cpu_seconds(pid: int | None = None) -> float:
         fields = stat.read().rsplit(")", 1)[1].split()
     # Fields 14 and 15 of proc(5) (utime, stime), counted after the ")" that ends field 2.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def cli_server_process(
+    database_url: str, *, workers: int = 1, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """``rampgate serve`` itself, on a loopback port, until the block ends.
+
+    Yields ``(base_url, pid)``; with ``workers`` above 1 (PostgreSQL only) the pid is
+    uvicorn's supervisor and the workers are its children: see :func:`tree_cpu_seconds`.
+    Its log goes to a file (a pipe nobody reads would stall it once full), shown if it fails.
+    """
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("rampgate")), "serve", "--port", str(port)]
+    environ = {
+        **os.environ,
+        "RAMPGATE_DATABASE_URL": database_url,
+        "RAMPGATE_WORKERS": str(workers),
+        **(env or {}),
+    }
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=log
+        )
+        try:
+            url = _wait_until_serving(proc, port, workers, log)
+            yield url, proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:  # pragma: no cover - uvicorn exits on SIGTERM
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def _wait_until_serving(proc: subprocess.Popen[bytes], port: int, workers: int, log: Any) -> str:
+    import httpx
+
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90  # a busy 2-CPU machine imports slowly, once per worker
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            error = log.read().decode(errors="replace")[-4000:]
+            raise RuntimeError(f"rampgate serve exited with code {proc.returncode}:\n{error}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("rampgate serve did not start within 90 s")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    if workers > 1:  # every worker up, not just the first to answer
+        while len(_children(proc.pid)) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+    return url
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by process ``pid`` and its living descendants (server workers)."""
+    try:
+        own = cpu_seconds(pid)
+    except OSError:  # it has just exited
+        return 0.0
+    return own + sum(tree_cpu_seconds(child) for child in _children(pid))

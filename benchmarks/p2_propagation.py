@@ -1,8 +1,8 @@
 """Benchmark P2: how long until every connected SDK serves a flag change?
 
-A rampgate server (``rampgate serve`` as the CLI runs it: uvicorn, one worker, default settings)
-runs in a child process over a SQLite file, then over a fresh PostgreSQL schema. Its one
-environment holds one flag. Connected to it, in this process:
+A rampgate server (``rampgate serve`` itself: uvicorn, one process, default settings) runs over
+a SQLite file, then over a fresh PostgreSQL schema. Its one environment holds one flag.
+Connected to it, in this process:
 
 - 100 real ``rampgate.Client`` instances in server mode, streaming (SSE);
 - one ``rampgate.Client`` polling every 1 s and one polling every 15 s
@@ -21,12 +21,20 @@ changes so the pollers' phases vary. What is timed:
   client first serves that version or a newer one;
 - the figure per change: the time until EVERY streaming client serves it (the slowest of 100).
 
+Beside it, the server's share: one more stream, read with a bare socket in another process,
+which connects last (so the server wakes it last) and notes when each version arrives. The
+gap between it and "every client serves it" is the clients' own work: 100 clients in one
+process parse and compile each push one after the other, holding its one GIL.
+
 p50 and p99 are over the changes. The 15 s poller gets only a couple of polls per run, so its
 figures are printed beside the analytic expectation (a uniform phase: p50 = 7.5 s, p99 = 14.85 s
 plus one fetch). At the end every client is asked, through ``evaluate``, which version it serves.
 
+With ``--client-processes N`` the streaming clients are spread over N processes instead (each
+reports when it serves a version through a queue), as they would be spread over services.
+
     uv run --frozen python -m benchmarks.p2_propagation [--changes N] [--clients N]
-        [--backend sqlite|postgresql|both] [--postgres-url URL]
+        [--backend sqlite|postgresql|both] [--postgres-url URL] [--client-processes N]
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,11 +60,11 @@ import httpx
 
 import rampgate
 from benchmarks._common import (
+    cli_server_process,
     machine_summary,
     percentile,
     postgres_problem,
     postgres_schema,
-    server_process,
 )
 from rampgate import store
 from rampgate.domain.engine import Ruleset
@@ -161,6 +169,171 @@ class TimedClient(rampgate.Client):
             )
 
 
+# -- the server's share: a bare reader in another process ------------------------------------------
+
+
+def _observe(base: str, token: str, out: Any, stop: Any) -> None:
+    """Child process body: one SSE stream read from a bare socket; when each version arrives.
+
+    No HTTP library, no parsing beyond the flag's version, no GIL shared with the 100 clients:
+    its clock (``perf_counter``, the system's monotonic clock, as in the parent) says when the
+    server's push reached a socket. It connects last, so the server wakes it last.
+    """
+    import re
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(base)
+    sock = socket.create_connection((where.hostname, where.port))
+    sock.sendall(
+        f"GET /api/v1/sdk/stream HTTP/1.1\r\nHost: {where.netloc}\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    sock.settimeout(0.2)
+    # One SSE event per HTTP chunk, its JSON on one "data:" line; the flag's own version.
+    pattern = re.compile(rb"event: ruleset\ndata: ([^\n]*)\n\n")
+    seen: dict[int, float] = {}
+    pending = b""
+    while not stop.is_set():
+        try:
+            data = sock.recv(1 << 20)
+        except TimeoutError:
+            continue
+        at = time.perf_counter()
+        if not data:
+            break
+        pending += data
+        end = 0
+        for match in pattern.finditer(pending):
+            version = json.loads(match.group(1))["flags"][FLAG]["version"]
+            if not seen:
+                out.send("ready")  # connected, and holding the current version
+            seen.setdefault(int(version), at)
+            end = match.end()
+        pending = pending[end:]
+    sock.close()
+    out.send(seen)
+
+
+@contextmanager
+def bare_observer(base: str, token: str) -> Iterator[Callable[[], dict[int, float]]]:
+    """Run :func:`_observe` in a fresh process; yields a function that stops it and returns
+    ``{version: perf_counter at arrival}``."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    stop = context.Event()
+    proc = context.Process(target=_observe, args=(base, token, send, stop), daemon=True)
+    proc.start()
+    result: dict[int, float] = {}
+
+    def finish() -> dict[int, float]:
+        if not result and proc.is_alive():
+            stop.set()
+            if receive.poll(10):
+                result.update(receive.recv())
+        return result
+
+    try:
+        # Its interpreter starts slowly on a busy machine: a change made before it connected
+        # would be timed from its connection, not from the change.
+        if not receive.poll(60) or receive.recv() != "ready":
+            raise RuntimeError("the bare SSE reader did not connect within 60 s")
+        yield finish
+    finally:
+        finish()
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+
+
+# -- streaming clients in other processes (--client-processes) ------------------------------------
+
+
+class _Reporter:
+    """A child's stand-in for :class:`Tracker`: each served version goes to the parent."""
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+
+    def saw(self, name: str, version: int, at: float, wall: float) -> None:
+        self._out.put(("saw", name, version, at, wall))
+
+
+def _client_worker(base: str, token: str, names: list[str], out: Any, stop: Any) -> None:
+    """Child process body: streaming clients until ``stop``; then what each serves, and errors."""
+    logging.getLogger("rampgate").setLevel(logging.CRITICAL)
+    reporter = _Reporter(out)
+    made = {
+        name: TimedClient(
+            name, reporter, url=base, sdk_key=token, remote=rampgate.RemoteSettings(stream=True)
+        )
+        for name in names
+    }
+    stop.wait()
+    for name, c in made.items():
+        served = c.evaluate(FLAG, CONTEXT, expose=False).flag_version
+        errors = {k: v for k, v in c.stats().items() if k.endswith("_error") and v}
+        out.put(("final", name, served, errors))
+        c.close(2.0)
+    out.put(("done",))
+
+
+@contextmanager
+def client_processes(
+    base: str, token: str, names: list[str], processes: int, tracker: Tracker
+) -> Iterator[Callable[[], dict[str, tuple[int, dict[str, int]]]]]:
+    """Spread the streaming clients over ``processes`` child processes, reporting to ``tracker``.
+
+    Yields a function that stops them and returns ``{name: (version served, errors)}``.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    stop = context.Event()
+    finals: dict[str, tuple[int, dict[str, int]]] = {}
+    done = threading.Event()
+
+    def drain() -> None:
+        finished = 0
+        while finished < processes:
+            item = out.get()
+            if item[0] == "saw":
+                tracker.saw(*item[1:])
+            elif item[0] == "final":
+                finals[item[1]] = (item[2], item[3])
+            else:
+                finished += 1
+        done.set()
+
+    reader = threading.Thread(target=drain, name="p2-client-reports", daemon=True)
+    reader.start()
+    children = [
+        context.Process(
+            target=_client_worker, args=(base, token, names[i::processes], out, stop), daemon=True
+        )
+        for i in range(processes)
+    ]
+    for child in children:
+        child.start()
+
+    def finish() -> dict[str, tuple[int, dict[str, int]]]:
+        stop.set()
+        done.wait(60)
+        return finals
+
+    try:
+        yield finish
+    finally:
+        stop.set()
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():
+                child.kill()
+
+
 # -- one backend ----------------------------------------------------------------------------------
 
 
@@ -176,6 +349,7 @@ class Change:
 class BackendResult:
     backend: str
     clients: int
+    processes: int  # that the streaming clients were spread over
     changes: list[Change]
     all_streaming_ms: list[float]  # per change: until every streaming client serves it
     all_from_commit_ms: list[float]  # the same, from the receipt's time inside the write
@@ -184,6 +358,7 @@ class BackendResult:
     slow_poll_ms: list[float]
     slow_polls: int  # distinct polls behind the slow poller's samples
     put_ms: list[float]
+    bare_ms: list[float]  # per change: until the bare reader (another process) received it
     failures: list[str]
     server_threads: int | None
     server_fds: int | None
@@ -234,29 +409,45 @@ def _change_flag(http: httpx.Client, revision: int, version: int) -> Change:
     return Change(int(receipt["after_version"]), sent, answered, created)
 
 
-def _final_checks(made: dict[str, TimedClient], tracker: Tracker, version: int) -> list[str]:
+def _final_checks(
+    made: dict[str, TimedClient],
+    tracker: Tracker,
+    version: int,
+    remote: Callable[[], dict[str, tuple[int, dict[str, int]]]] | None = None,
+) -> list[str]:
     """Let the pollers catch up, then ask every client what it serves; what went wrong."""
     failures = []
     for name, interval in (("poll-1s", FAST_POLL), ("poll-15s", SLOW_POLL)):
         wait_until = time.monotonic() + interval + 3
         while tracker.latest(name) < version and time.monotonic() < wait_until:
             time.sleep(0.05)
-    for name, c in made.items():
-        served = c.evaluate(FLAG, CONTEXT, expose=False).flag_version
+    answers = {
+        name: (
+            c.evaluate(FLAG, CONTEXT, expose=False).flag_version,
+            {k: v for k, v in c.stats().items() if k.endswith("_error") and v},
+        )
+        for name, c in made.items()
+    }
+    if remote is not None:
+        answers.update(remote())
+    if len(answers) != tracker.streaming + 2:
+        failures.append(f"{tracker.streaming + 2 - len(answers)} clients never answered")
+    for name, (served, errors) in sorted(answers.items()):
         if served != version:
             failures.append(f"{name} serves version {served}, not {version}, at the end")
-        errors = {k: v for k, v in c.stats().items() if k.endswith("_error") and v}
         if errors:
             failures.append(f"{name}: {errors}")
     return failures
 
 
-def run_backend(backend: str, url: str, *, clients: int, changes: int) -> BackendResult:
+def run_backend(
+    backend: str, url: str, *, clients: int, changes: int, processes: int
+) -> BackendResult:
     admin, sdk = prepare(url)
     tracker = Tracker(streaming=clients)
     failures: list[str] = []
     with ExitStack() as stack:
-        base, pid = stack.enter_context(server_process(url))
+        base, pid = stack.enter_context(cli_server_process(url))
         made: dict[str, TimedClient] = {}
 
         def client(name: str, remote: rampgate.RemoteSettings) -> TimedClient:
@@ -265,8 +456,13 @@ def run_backend(backend: str, url: str, *, clients: int, changes: int) -> Backen
             made[name] = c
             return c
 
-        for i in range(clients):
-            client(f"stream-{i:03d}", rampgate.RemoteSettings(stream=True))
+        streaming = [f"stream-{i:03d}" for i in range(clients)]
+        remote = None
+        if processes > 1:
+            remote = stack.enter_context(client_processes(base, sdk, streaming, processes, tracker))
+        else:
+            for name in streaming:
+                client(name, rampgate.RemoteSettings(stream=True))
         client("poll-1s", rampgate.RemoteSettings(stream=False, poll_interval=FAST_POLL))
         client("poll-15s", rampgate.RemoteSettings(stream=False, poll_interval=SLOW_POLL))
         deadline = time.monotonic() + 30
@@ -274,8 +470,9 @@ def run_backend(backend: str, url: str, *, clients: int, changes: int) -> Backen
             if not c.wait_ready(max(0.0, deadline - time.monotonic())):
                 raise RuntimeError(f"{name} was not ready within 30 s")
         tracker.expect(1)
-        if not tracker.wait_all(30):
+        if not tracker.wait_all(90 if processes > 1 else 30):  # children import first
             raise RuntimeError("the streaming clients did not all receive the first ruleset")
+        bare = stack.enter_context(bare_observer(base, sdk))
         threads, fds = _proc_counts(pid)
 
         admin_http = stack.enter_context(
@@ -288,25 +485,24 @@ def run_backend(backend: str, url: str, *, clients: int, changes: int) -> Backen
             tracker.expect(change.version)
             done.append(change)
             if not tracker.wait_all(STREAM_TIMEOUT):
-                late = [
-                    n for n in made if n.startswith("stream") and tracker.latest(n) < change.version
-                ]
+                late = [n for n in streaming if tracker.latest(n) < change.version]
                 failures.append(
                     f"version {change.version}: {len(late)} streaming clients had not served it "
                     f"after {STREAM_TIMEOUT:.0f} s ({', '.join(late[:5])}…)"
                 )
-        failures += _final_checks(made, tracker, done[-1].version)
+        failures += _final_checks(made, tracker, done[-1].version, remote)
+        arrivals = bare()
 
     def latency(name: str, change: Change) -> float:
         at = tracker.served_at(name, change.version)
         return float("nan") if at is None else (at - change.sent) * 1000
 
-    streaming = [n for n in made if n.startswith("stream")]
     per_change = [[latency(n, ch) for n in streaming] for ch in done]
     slow_times = {tracker.served_at("poll-15s", ch.version) for ch in done}
     return BackendResult(
         backend=backend,
         clients=clients,
+        processes=processes,
         changes=done,
         all_streaming_ms=[max(row) for row in per_change],
         all_from_commit_ms=[
@@ -319,6 +515,7 @@ def run_backend(backend: str, url: str, *, clients: int, changes: int) -> Backen
         slow_poll_ms=[latency("poll-15s", ch) for ch in done],
         slow_polls=len(slow_times - {None}),
         put_ms=[(ch.answered - ch.sent) * 1000 for ch in done],
+        bare_ms=[(arrivals.get(ch.version, math.nan) - ch.sent) * 1000 for ch in done],
         failures=failures,
         server_threads=threads,
         server_fds=fds,
@@ -356,7 +553,8 @@ def report(result: BackendResult, compile_ms: float) -> bool:
     n = len(result.changes)
     p99 = percentile(result.all_streaming_ms, 0.99)
     ok = p99 <= GOAL_P99_MS and not result.failures
-    print(f"\n== {result.backend}: {n} changes, {result.clients} streaming clients ==")
+    where = f" in {result.processes} processes" if result.processes > 1 else " in this process"
+    print(f"\n== {result.backend}: {n} changes, {result.clients} streaming clients{where} ==")
     print(
         f"server process: {result.server_threads} threads, {result.server_fds} open files "
         f"with every client connected"
@@ -381,6 +579,13 @@ def report(result: BackendResult, compile_ms: float) -> bool:
     )
     row("  any one streaming client", result.per_client_ms, f"(n={len(result.per_client_ms)})")
     row("  the PUT's round trip", result.put_ms, "(HTTP + write + commit + response)")
+    bare = [x for x in result.bare_ms if not math.isnan(x)]
+    if bare:
+        row(
+            "  a bare socket reading the stream",
+            bare,
+            f"(another process, woken last: the server's share; n={len(bare)})",
+        )
     row(f"1 s polling client (measured, n={n})", result.fast_poll_ms)
     print(
         f"{'  1 s polling, expected':40} {_ms(FAST_POLL * 500):>10} {_ms(FAST_POLL * 990):>10} "
@@ -395,17 +600,18 @@ def report(result: BackendResult, compile_ms: float) -> bool:
         f"{'  15 s polling, expected':40} {_ms(SLOW_POLL * 500):>10} {_ms(SLOW_POLL * 990):>10} "
         f"{_ms(SLOW_POLL * 1000):>10}  (uniform phase, + one fetch)"
     )
+    per_process = math.ceil(result.clients / result.processes)
     print(
         f"client side: parsing + compiling the pushed ruleset takes {compile_ms:.3f} ms per "
-        f"client; the {result.clients} clients share this process's GIL: "
-        f"{compile_ms * result.clients:.1f} ms of CPU per change (overlapping the server's push)"
+        f"client; up to {per_process} clients share one process's GIL: "
+        f"{compile_ms * per_process:.1f} ms of CPU per change there (overlapping the push)"
     )
     if n < 100:
         print(f"(with {n} changes, p99 is in effect the slowest change)")
-    slowest = sorted(zip(result.all_streaming_ms, result.put_ms, strict=True))[-3:]
+    slowest = sorted(zip(result.all_streaming_ms, result.put_ms, result.bare_ms, strict=True))[-3:]
     print(
-        "slowest changes (all clients / PUT round trip): "
-        + ", ".join(f"{_ms(a)} / {_ms(p)}" for a, p in reversed(slowest))
+        "slowest changes (all clients / PUT round trip / bare socket): "
+        + ", ".join(f"{_ms(a)} / {_ms(p)} / {_ms(b)}" for a, p, b in reversed(slowest))
     )
     for failure in result.failures:
         print(f"FAILURE: {failure}")
@@ -418,9 +624,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=1,
+        help="spread the streaming clients over this many processes (default: all in this one)",
+    )
     args = parser.parse_args(argv)
-    if args.changes < 1 or args.clients < 1:
-        parser.error("--changes and --clients must be at least 1")
+    if args.changes < 1 or args.clients < 1 or args.client_processes < 1:
+        parser.error("--changes, --clients and --client-processes must be at least 1")
 
     print(__doc__.splitlines()[0])
     print(machine_summary())
@@ -436,7 +648,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if url is None:
                 ok = False
                 continue
-            result = run_backend(backend, url, clients=args.clients, changes=args.changes)
+            result = run_backend(
+                backend,
+                url,
+                clients=args.clients,
+                changes=args.changes,
+                processes=args.client_processes,
+            )
         ok = report(result, compile_ms) and ok
     return 0 if ok else 1
 

@@ -1,13 +1,15 @@
 """Benchmark P4: how many events a second flow from SDKs into the store, end to end?
 
-A rampgate server (``rampgate serve`` as the CLI runs it: uvicorn, one worker, default settings)
-runs in a child process over a SQLite file, then over a fresh PostgreSQL schema. In this
-process, ``--clients`` real ``rampgate.Client`` instances in server mode (``batch_size`` 5,000,
-a buffer large enough never to drop) record ``--events`` records, half exposures
-(``evaluate`` of a flag served by the server) and half outcome events (``track`` with a value),
-for distinct users, round-robin over the clients. Each client's background thread drains its
-buffer (``to_record`` + JSON) and POSTs the batches to ``/api/v1/events``, where they are
-validated (pydantic ``EventsIn``) and stored (``store.insert_events``).
+A rampgate server (``rampgate serve`` itself, default settings: one process, or
+``--pg-workers`` processes on PostgreSQL) runs over a SQLite file, then over a fresh
+PostgreSQL schema. In this process, ``--clients`` real ``rampgate.Client`` instances in server
+mode (``batch_size`` 5,000, a buffer large enough never to drop) record ``--events`` records,
+half exposures (``evaluate`` of a flag served by the server) and half outcome events (``track``
+with a value), for distinct users, round-robin over the clients. Each client's background
+thread drains its buffer (``to_record``) and its HTTP sink POSTs the batches to
+``/api/v1/events``, several at once (``HttpSink.max_in_flight``), where they are parsed and
+checked column by column (pydantic ``EventsIn`` only for a batch that is not plainly valid)
+and stored (``store.insert_event_columns``).
 
 Timed, end to end: from the first ``evaluate``/``track`` call until every client's ``flush()``
 has returned — i.e. the server has answered 200 to every batch, which it does only after the
@@ -15,18 +17,18 @@ batch's transaction committed. Then the store is asked: ``count_events`` must eq
 of records sent (no loss; the primary key on the event id rules out duplicates), and each
 client must report nothing dropped or failed.
 
-Baseline, in the same run, into the same ``events`` table (emptied first): a raw batched insert
-of the same number of records of the same shape, made by the SDK's own ``to_record``, in
-batches of the same size, one transaction per batch: ``executemany`` of a plain ``INSERT`` on
-SQLite (the store's connection settings: WAL, ``synchronous=NORMAL``), ``COPY … FROM STDIN``
-through psycopg on PostgreSQL. Its rows are built before its timer starts.
+Baseline, in the same run, into the same ``events`` table (emptied first, same indexes): a raw
+batched insert of the same number of records of the same shape, made by the SDK's own
+``to_record``, in batches of the same size, one transaction per batch: ``executemany`` of a
+plain ``INSERT`` on SQLite (the store's connection settings: WAL, ``synchronous=NORMAL``),
+``COPY … FROM STDIN`` through psycopg on PostgreSQL. Its rows are built before its timer starts.
 
 Then where the time goes: each stage of the path timed alone, in this process, on the same
-records — the SDK's drain (``to_record``, ``json.dumps``), the server's parsing and validation
-(``json.loads``, ``EventsIn``, ``model_dump``) and ``store.insert_events`` — as µs per event.
+records — the SDK's drain (``to_record``, the HTTP sink's JSON encoding), the server's parse
+and checks, and ``store.insert_event_columns`` — as µs per event.
 
     uv run --frozen python -m benchmarks.p4_ingestion [--events N] [--clients N] [--runs N]
-        [--backend sqlite|postgresql|both] [--postgres-url URL]
+        [--backend sqlite|postgresql|both] [--postgres-url URL] [--pg-workers N]
 """
 
 from __future__ import annotations
@@ -48,12 +50,13 @@ import sqlalchemy as sa
 
 import rampgate
 from benchmarks._common import (
+    cli_server_process,
     cpu_seconds,
     machine_summary,
     percentile,
     postgres_problem,
     postgres_schema,
-    server_process,
+    tree_cpu_seconds,
 )
 from rampgate import store
 from rampgate.config import flag_from_document
@@ -70,6 +73,9 @@ POSTGRES_URL = os.environ.get(
     "RAMPGATE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 DEADLINE_S = 180.0  # one end-to-end run must finish within this
+# PostgreSQL stores batches in its own processes, so a second server process can parse while
+# the first waits on it (RAMPGATE_WORKERS); SQLite allows one process.
+PG_WORKERS = 1
 
 
 def flag_document() -> dict[str, Any]:
@@ -151,7 +157,7 @@ def end_to_end(
             clients.append(c)
         for c in clients:
             wait_for_ruleset(c)
-        server_cpu, client_cpu = cpu_seconds(server_pid), cpu_seconds()
+        server_cpu, client_cpu = tree_cpu_seconds(server_pid), cpu_seconds()
         start = time.perf_counter()
         for i in range(0, n, 2):  # one exposure, one outcome event: two records per context
             c = clients[(i // 2) % n_clients]
@@ -163,7 +169,7 @@ def end_to_end(
         for c in clients:
             c.flush(max(0.0, deadline - time.perf_counter()))
         end = time.perf_counter()
-        server_cpu = cpu_seconds(server_pid) - server_cpu
+        server_cpu = tree_cpu_seconds(server_pid) - server_cpu
         client_cpu = cpu_seconds() - client_cpu
         stats = [c.stats() for c in clients]
     return EndToEnd(n - n % 2, end - start, tracked - start, server_cpu, client_cpu, -1, stats)
@@ -288,8 +294,13 @@ def stages(url: str, client: rampgate.Client, ctxs: list[rampgate.Context]) -> S
     """Each stage of the path alone, on one batch of the same records; µs per event.
 
     The minimum of several repeats: on a shared machine that is the best estimate of the cost.
+    The server's parse and checks are its private ``_lean_columns`` (what ``POST /events``
+    runs), with pydantic's ``EventsIn`` beside it: what a batch that is not plainly valid costs.
     """
+    from rampgate.sdk.http_sink import _encode
     from rampgate.server.models import EventsIn
+    from rampgate.server.routes.sdk import _lean_columns
+    from rampgate.store.events import insert_event_columns
 
     result = Stages()
     ctxs = ctxs[: 2 * BATCH]
@@ -302,9 +313,7 @@ def stages(url: str, client: rampgate.Client, ctxs: list[rampgate.Context]) -> S
         raws.append((now, OUTCOMES[i % 4], ctxs[i].user_id, ctxs[i].session_id, 1.0, None))
     raws = raws[:BATCH]
     records = [to_record(raw, ids, "prod") for raw in raws]
-    body = json.dumps({"events": records}, separators=(",", ":"), default=str)
-    payload = json.loads(body)
-    model = EventsIn.model_validate(payload)
+    body = _encode({"events": records}).encode()
 
     def timed(name: str, fn: Any, repeat: int = 9) -> None:
         samples = []
@@ -315,27 +324,26 @@ def stages(url: str, client: rampgate.Client, ctxs: list[rampgate.Context]) -> S
         result.us_per_event[name] = min(samples) / len(raws) * 1e6
 
     timed("SDK: to_record", lambda: [to_record(raw, ids, "prod") for raw in raws])
-    timed(
-        "SDK: json.dumps (HttpSink)",
-        lambda: json.dumps({"events": records}, separators=(",", ":"), default=str),
-    )
-    timed("server: json.loads of the body", lambda: json.loads(body))
-    timed("server: EventsIn.model_validate", lambda: EventsIn.model_validate(payload))
-    timed("server: model_dump per event", lambda: [e.model_dump() for e in model.events])
-    rows = [e.model_dump() for e in model.events]
+    timed("SDK: JSON body (HttpSink)", lambda: _encode({"events": records}))
+    timed("server: parse + check columns", lambda: _lean_columns(body, BATCH))
+    columns = _lean_columns(body, BATCH)
+    if columns is None:
+        raise RuntimeError("the server's lean path refused the SDK's own batch")
     engine = store.create_engine(url)
     try:
         samples = []
         for _ in range(9):
-            fresh = [{**r, "id": ids.make(now)} for r in rows]
+            fresh = {**columns, "id": [ids.make(now) for _ in columns["id"]]}
             start = time.perf_counter()
             with store.write(engine) as conn:
-                store.insert_events(conn, fresh, environment="prod")
+                insert_event_columns(conn, fresh, environment="prod")
             samples.append(time.perf_counter() - start)
-        result.us_per_event["store: insert_events + commit"] = min(samples) / len(rows) * 1e6
+        result.us_per_event["store: insert_event_columns + commit"] = min(samples) / BATCH * 1e6
     finally:
         engine.dispose()
     empty_events(url)
+    # Not on the path of a valid batch: what one that needs pydantic to name its errors costs.
+    timed("(pydantic EventsIn.model_validate_json)", lambda: EventsIn.model_validate_json(body))
     return result
 
 
@@ -345,6 +353,7 @@ def stages(url: str, client: rampgate.Client, ctxs: list[rampgate.Context]) -> S
 @dataclass
 class BackendResult:
     backend: str
+    workers: int
     e2e: list[EndToEnd]
     raw_seconds: list[float]
     events: int
@@ -352,13 +361,18 @@ class BackendResult:
     failures: list[str]
 
 
-def run_backend(backend: str, url: str, *, events: int, n_clients: int, runs: int) -> BackendResult:
+def run_backend(
+    backend: str, url: str, *, events: int, n_clients: int, runs: int, workers: int
+) -> BackendResult:
     sdk = prepare(url)
     ctxs = contexts(events)
     failures: list[str] = []
     e2e: list[EndToEnd] = []
     raw_seconds: list[float] = []
-    with server_process(url) as (base, pid), rampgate.Client(url=base, sdk_key=sdk) as probe:
+    with (
+        cli_server_process(url, workers=workers) as (base, pid),
+        rampgate.Client(url=base, sdk_key=sdk) as probe,
+    ):
         wait_for_ruleset(probe)
         records = sdk_records(ctxs, probe)
         for run in range(runs):
@@ -382,7 +396,7 @@ def run_backend(backend: str, url: str, *, events: int, n_clients: int, runs: in
                 failures.append(f"raw insert stored {stored_raw}, not {len(records)}")
             empty_events(url)
         breakdown = stages(url, probe, ctxs)
-    return BackendResult(backend, e2e, raw_seconds, len(records), breakdown, failures)
+    return BackendResult(backend, workers, e2e, raw_seconds, len(records), breakdown, failures)
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -396,7 +410,11 @@ def report(result: BackendResult, n_clients: int) -> bool:
     ok_rate = rate >= GOAL_EVENTS_PER_S
     ok_ratio = ratio >= GOAL_VS_RAW
     runs = len(rates)
-    print(f"\n== {result.backend}: {result.events:,} events, {n_clients} client(s), {runs} runs ==")
+    workers = f", {result.workers} server processes" if result.workers > 1 else ""
+    print(
+        f"\n== {result.backend}: {result.events:,} events, {n_clients} client(s){workers}, "
+        f"{runs} runs =="
+    )
     print(f"{'':44} {'median':>12} {'best':>12} {'worst':>12}")
 
     def row(label: str, values: Sequence[float], note: str = "") -> None:
@@ -432,14 +450,16 @@ def report(result: BackendResult, n_clients: int) -> bool:
         f"(→ {1e6 / cpu_server:,.0f} events/s on one core), SDK process {cpu_client:.1f} µs"
         + (" (+ PostgreSQL's own)" if result.backend == "postgresql" else "")
     )
-    print("stage alone, one batch of 5,000 (min)    µs/event   ceiling events/s")
+    print("stage alone, one batch of 5,000 (min)         µs/event   ceiling events/s")
     for name, us in result.stages.us_per_event.items():
-        print(f"  {name:40} {us:8.2f}   {1e6 / us:>14,.0f}")
+        print(f"  {name:45} {us:8.2f}   {1e6 / us:>14,.0f}")
     sdk_us = sum(v for k, v in result.stages.us_per_event.items() if k.startswith("SDK"))
-    server_us = sum(v for k, v in result.stages.us_per_event.items() if not k.startswith("SDK"))
+    server_us = sum(
+        v for k, v in result.stages.us_per_event.items() if k[:6] in ("server", "store:")
+    )
     print(
-        f"  {'sum, SDK side':40} {sdk_us:8.2f}   {1e6 / sdk_us:>14,.0f}\n"
-        f"  {'sum, server side (without HTTP)':40} {server_us:8.2f}   {1e6 / server_us:>14,.0f}"
+        f"  {'sum, SDK side':45} {sdk_us:8.2f}   {1e6 / sdk_us:>14,.0f}\n"
+        f"  {'sum, server side (without HTTP)':45} {server_us:8.2f}   {1e6 / server_us:>14,.0f}"
     )
     for failure in result.failures:
         print(f"FAILURE: {failure}")
@@ -453,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument(
+        "--pg-workers", type=int, default=PG_WORKERS, help="server processes on PostgreSQL"
+    )
     args = parser.parse_args(argv)
     if args.events < 2 * BATCH or args.clients < 1 or args.runs < 1:
         parser.error(f"--events must be at least {2 * BATCH}; --clients and --runs at least 1")
@@ -470,8 +493,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if url is None:
                 ok = False
                 continue
+            workers = args.pg_workers if backend == "postgresql" else 1
             result = run_backend(
-                backend, url, events=args.events, n_clients=args.clients, runs=args.runs
+                backend,
+                url,
+                events=args.events,
+                n_clients=args.clients,
+                runs=args.runs,
+                workers=workers,
             )
         ok = report(result, args.clients) and ok
     return 0 if ok else 1

@@ -101,9 +101,12 @@ def test_stream_sends_on_connect_and_resumes_from_last_event_id(live: Live) -> N
         time.sleep(0.3)
         live.admin_client.post(f"{FLAG_URL}/kill")
 
-    threading.Thread(target=change_soon, daemon=True).start()
+    changer = threading.Thread(target=change_soon, daemon=True)
+    changer.start()
     with sdk.stream("GET", "/api/v1/sdk/stream", headers={"Last-Event-ID": "1"}) as r:
         resumed = _events(r, 1, 5)
+    # The push can overtake the kill's own answer: wait for it before the clients close.
+    changer.join(10)
     assert [e.id for e in resumed if e.event == "ruleset"] == ["2"]
 
 

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -60,14 +60,38 @@ def serve(
     """Run the control-plane server (migrates the database first)."""
     import uvicorn
 
-    from rampgate.server.app import create_app
     from rampgate.server.settings import ServerSettings
+    from rampgate.store.db import normalise_url
 
     url = database or os.environ.get("RAMPGATE_DATABASE_URL", DEFAULT_URL)
     settings = ServerSettings.from_env(database_url=url, host=host, port=port)
+    if settings.workers < 1:
+        fail(f"RAMPGATE_WORKERS={settings.workers}: expected 1 or more")
+    app: Any = None
+    if settings.workers == 1:
+        from rampgate.server.app import create_app
+
+        app = create_app(settings)
+    elif normalise_url(url).get_backend_name() != "postgresql":
+        # Workers would queue for SQLite's one write lock by sleeping, and the streams of one
+        # would hear of another's changes only at the next poll.
+        fail("RAMPGATE_WORKERS above 1 needs PostgreSQL (RAMPGATE_DATABASE_URL=postgresql://…)")
+    else:
+        # Each worker process builds its own app from the environment: hand these settings on.
+        os.environ.update(RAMPGATE_DATABASE_URL=url, RAMPGATE_HOST=host, RAMPGATE_PORT=str(port))
+        app = "rampgate.server.app:create_app"
     # SSE streams never end by themselves: give them a moment at shutdown, then close them.
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=3
+        app,
+        factory=settings.workers > 1,
+        workers=settings.workers,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=3,
+        # A worker importing the app on a busy machine, or parsing a large batch, can take
+        # longer than uvicorn's default 5 s to answer its supervisor's ping: not a dead worker.
+        timeout_worker_healthcheck=30,
     )
 
 

@@ -21,7 +21,7 @@ from rampgate.domain.engine import Ruleset
 
 from .failsafe import Failsafe
 from .settings import RemoteSettings
-from .sse import parse_events
+from .sse import iter_lines, parse_events
 from .wire import read_cache, ruleset_from_payload, write_cache
 
 __all__ = ["RulesetSync"]
@@ -122,7 +122,7 @@ class RulesetSync:
 
     def _lines(self, response: httpx.Response) -> Iterator[str]:
         """The stream's lines until stop() — heartbeats included, so a stop is seen within one."""
-        for line in response.iter_lines():
+        for line in iter_lines(response.iter_bytes()):
             if self._stop.is_set():
                 return
             yield line

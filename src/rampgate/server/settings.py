@@ -22,6 +22,7 @@ class ServerSettings:
     change_poll_seconds: float = 1.0  # RAMPGATE_CHANGE_POLL_SECONDS: safety net behind NOTIFY
     # RAMPGATE_CONTROLLER_INTERVAL: seconds between rollout reconciles; 0 turns the controller off
     controller_interval: float = 10.0
+    workers: int = 1  # RAMPGATE_WORKERS: server processes on one port (PostgreSQL only)
 
     @classmethod
     def from_env(

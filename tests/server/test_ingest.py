@@ -1,0 +1,190 @@
+"""Event ingestion: the lean column checks accept only what ``EventsIn`` accepts, and store it the
+same way; bad batches still get problem+json naming the field; batches arrive concurrently."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.exceptions import RequestValidationError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rampgate import store
+from rampgate.server.routes.sdk import _lean_columns, _validated_columns
+from rampgate.store.events import EVENT_FIELDS
+
+from .live import Live
+from .test_api import assert_problem
+
+LIMIT = 10_000
+
+
+def valid_event(i: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": str(uuid.UUID(int=i)),
+        "type": "exposure" if i % 2 else "event",
+        "time_ms": 1_800_000_000_000 + i,
+        "environment": "prod",
+        "user_id": f"u{i}",
+        "session_id": None,
+        "flag": "agent",
+        "variant": "stable",
+        "reason": "SPLIT",
+        "rule_id": "canary",
+        "flag_version": 3,
+        "name": "resolved",
+        "value": 1.5,
+        "properties": {"tool": "search"},
+        **extra,
+    }
+
+
+def text(min_size: int = 0, max_size: int = 300) -> st.SearchStrategy[str]:
+    # Ordinary text, NUL, a lone surrogate (fine in Python, refused by pydantic's JSON parser),
+    # a non-BMP character (an escaped surrogate pair with ensure_ascii), and long strings.
+    return st.one_of(
+        st.text(min_size=min_size, max_size=max_size),
+        st.sampled_from(["a\x00b", "\ud800", "\U0001f600 ok", "x" * 32, "x" * 33, "x" * 65]),
+        st.sampled_from(["x" * 128, "x" * 129, "x" * 256, "x" * 257, "café", "\u2028"]),
+    )
+
+
+ODD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**53, 2**53 + 1]),
+    st.sampled_from([2**63 - 1, 2**63, 1.0, 2.5, -0.0, 1e308, math.nan, math.inf, -math.inf]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    text(),
+    st.sampled_from(["exposure", "event", "click", "12", "1.5"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers() | st.floats() | st.none(), max_size=2),
+)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> dict[str, Any]:
+    event = valid_event(draw(st.integers(min_value=0, max_value=10**6)))
+    for field in draw(st.lists(st.sampled_from([*EVENT_FIELDS, "extra"]), max_size=4)):
+        if draw(st.booleans()):
+            event.pop(field, None)
+        else:
+            event[field] = draw(ODD)
+    return event
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> bytes:
+    batch = draw(st.lists(events(), max_size=6))
+    payload: Any = {"events": batch}
+    if draw(st.integers(min_value=0, max_value=20)) == 0:
+        payload = draw(st.sampled_from([[], {"events": {}}, {"events": [1]}, "x", {"other": 1}]))
+    ascii_only = draw(st.booleans())
+    return json.dumps(payload, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bodies())
+def test_lean_checks_accept_only_what_events_in_accepts_and_give_the_same(body: bytes) -> None:
+    lean = _lean_columns(body, LIMIT)
+    try:
+        full = _validated_columns(body, LIMIT)
+    except RequestValidationError:
+        assert lean is None, f"accepted what EventsIn refuses: {body!r}"
+        return
+    if lean is None:
+        return  # left to EventsIn, which accepted it: fine, just slower
+    assert set(lean) == set(full) == set(EVENT_FIELDS)
+    for name in EVENT_FIELDS:
+        assert len(lean[name]) == len(full[name])
+        for x, y in zip(lean[name], full[name], strict=True):
+            assert same(x, y), (name, x, y, body)
+
+
+def test_the_sdk_shape_takes_the_lean_path() -> None:
+    batch = [valid_event(i) for i in range(100)] + [
+        valid_event(1000 + i, session_id="s", value=None, properties=None, flag_version=None)
+        for i in range(100)
+    ]
+    body = json.dumps({"events": batch}).encode()
+    columns = _lean_columns(body, LIMIT)
+    assert columns is not None and columns["id"][0] == batch[0]["id"]
+    assert columns == _validated_columns(body, LIMIT)
+    # An integer value becomes the float EventsIn makes of it, on the lean path too.
+    body = json.dumps({"events": [valid_event(1, value=2)]}).encode()
+    columns = _lean_columns(body, LIMIT)
+    assert columns is not None and columns["value"] == [2.0] and type(columns["value"][0]) is float
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": "short"}, "events[0].id"),
+        ({"type": "click"}, "events[0].type"),
+        ({"time_ms": -1}, "events[0].time_ms"),
+        ({"user_id": "x" * 257}, "events[0].user_id"),
+        ({"flag_version": 2**31}, "events[0].flag_version"),
+        ({"reason": "a\x00b"}, "events[0].reason"),
+        ({"properties": [1]}, "events[0].properties"),
+    ],
+)
+def test_a_bad_event_is_a_problem_naming_the_field(
+    live: Live, change: dict[str, Any], field: str
+) -> None:
+    sdk = live.client(live.sdk)
+    bad = [valid_event(1), {**valid_event(2), **change}]
+    bad[0], bad[1] = bad[1], bad[0]
+    assert_problem(sdk.post("/api/v1/events", json={"events": bad}), 422, field)
+    with store.read(live.engine) as conn:
+        assert store.count_events(conn) == 0
+    value = sdk.post(
+        "/api/v1/events",
+        content=b'{"events": [' + json.dumps(valid_event(3)).encode()[:-1] + b', "value": NaN}]}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert value.status_code == 422, value.text
+
+
+def test_too_many_events_is_413_on_either_path(live: Live) -> None:
+    sdk = live.client(live.sdk)
+    many = [valid_event(i) for i in range(10_001)]
+    assert_problem(sdk.post("/api/v1/events", json={"events": many}), 413, "events")
+    many[0]["value"] = True  # not plainly valid: the pydantic path counts too
+    assert_problem(sdk.post("/api/v1/events", json={"events": many}), 413, "events")
+
+
+def test_concurrent_batches_are_all_stored_once(live: Live) -> None:
+    batches = [[valid_event(b * 1000 + i) for i in range(300)] for b in range(8)]
+    errors: list[BaseException] = []
+
+    def post(batch: list[dict[str, Any]]) -> None:
+        try:
+            with httpx.Client(
+                base_url=live.url, headers={"Authorization": f"Bearer {live.sdk}"}, timeout=30
+            ) as http:
+                for _ in range(2):  # the second time, everything is a duplicate
+                    http.post("/api/v1/events", json={"events": batch}).raise_for_status()
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post, args=(batch,)) for batch in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with store.read(live.engine) as conn:
+        assert store.count_events(conn) == 8 * 300
