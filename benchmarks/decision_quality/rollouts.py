@@ -26,9 +26,10 @@ The figures (issue 5):
 What the controller tests with (``rampgate.control.gates``): each guardrail's one-sided
 always-valid bounds — the normal mixture of Howard, Ramdas, McAuliffe & Sekhon (2021,
 "Time-uniform, nonparametric, nonasymptotic confidence sequences"), Wilson-MOVER for rates
-(Newcombe 1998; Zou & Donner 2008) — restarted at every step, at ``alpha/(S·G)`` for ``S``
-tested steps and ``G`` guardrails, with ``N*`` carried to the step's split; and an always-valid
-SRM check (Lindon & Malek 2022, "Anytime-valid inference for multinomial count data").
+(Newcombe 1998; Zou & Donner 2008) — restarted at every step, each guardrail's ``alpha/G``
+spent half at the first step and the rest equally over the later tested steps (``alpha/6`` then
+``alpha/12`` here), with ``N*`` carried to the step's split; and an always-valid SRM check
+(Lindon & Malek 2022, "Anytime-valid inference for multinomial count data").
 """
 
 from __future__ import annotations
@@ -132,12 +133,18 @@ class Traffic:
         return round(self.units_per_minute * self.interval / MINUTE)
 
 
-# A/A runs last every step's min_duration (9 hours and more; at 10,000 units a minute the 1%
-# step needs over 4 hours for its power-rule sample): a look every 10 minutes keeps 2,000 of them
-# to a few minutes. Harmful runs end within minutes and are looked at every minute, so the gaps
-# between looks add little to the units a rollback needs.
+# Harmful runs are reconciled as often as the server does by default (controller_interval,
+# 10 s): a bound crossed between two looks may be recrossed before the next, so sparser looks
+# roll back later. A/A runs last 9 hours and more, so 2,000 of them are looked at every 10
+# minutes to stay within minutes of CPU; their bounds hold at any look frequency.
 AA_TRAFFIC = Traffic(interval=10 * MINUTE)
-HARM_TRAFFIC = Traffic(interval=MINUTE)
+HARM_TRAFFIC = Traffic(interval=10.0)
+
+
+def every(traffic: Traffic) -> str:
+    """``10 s``, ``10 min``: the time between two looks."""
+    t = traffic.interval
+    return f"{t / MINUTE:g} min" if t >= MINUTE else f"{t:g} s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,7 +524,7 @@ def _aa(report: Report, rollout: RolloutPlan, runs: int, workers: int | None) ->
     traffic = AA_TRAFFIC
     report.section(
         f"rollout A/A through reconcile ({runs} runs; {traffic.units_per_minute:,} units/min, "
-        f"a look every {traffic.interval / MINUTE:g} min)"
+        f"a look every {every(traffic)})"
     )
     aa = simulate_parallel(rollout, STABLE, runs, seed=900, traffic=traffic, workers=workers)
     alpha = rollout.gates.alpha
@@ -624,9 +631,9 @@ def _harm(report: Report, rollout: RolloutPlan, harm: Harm, runs: int, workers: 
     return outcome.undecided_moves
 
 
-def tested_alpha(rollout: RolloutPlan) -> float:
-    """The alpha each guardrail is tested at in the first step, as the controller reports it."""
-    state = RolloutState("probe", status=Status.RUNNING, step=0, started_at=0.0)
+def tested_alpha(rollout: RolloutPlan, step: int) -> float:
+    """The alpha each guardrail is tested at in ``step``, as the controller reports it."""
+    state = RolloutState("probe", status=Status.RUNNING, step=step, started_at=0.0)
     return assess(rollout, state, Observations(), 0.0).evidence[0].alpha
 
 
@@ -636,16 +643,18 @@ def run(report: Report, scale: float, *, workers: int | None = None) -> None:
     aa_runs = max(round(2000 * scale), 200)
     harm_runs = max(round(1000 * scale), 100)
     undecided = _aa(report, rollout, aa_runs, workers)
+    tested = range(len(rollout.steps) - 1)
     report.add(
-        f"  each guardrail, each step tested at alpha {rollout.gates.alpha:g}/"
-        f"({len(rollout.steps) - 1} steps x {len(rollout.guardrails)} guardrails)",
-        f"{tested_alpha(rollout):.4f}",
+        "  alpha of each guardrail at step "
+        + "/".join(f"{rollout.steps[k].weight:g}" for k in tested)
+        + f" (sums to {rollout.gates.alpha:g} over steps x guardrails)",
+        "/".join(f"{tested_alpha(rollout, k):.4f}" for k in tested),
         "(information)",
         None,
     )
     report.section(
         f"rollout, harm = 2 x margin ({harm_runs} runs each; {HARM_TRAFFIC.units_per_minute:,} "
-        f"units/min, a look every {HARM_TRAFFIC.interval / MINUTE:g} min)"
+        f"units/min, a look every {every(HARM_TRAFFIC)})"
     )
     for harm in harms():
         undecided += _harm(report, rollout, harm, harm_runs, workers)

@@ -142,11 +142,12 @@ class GateSettings:
 
     ``alpha`` bounds the chance that a healthy candidate is rolled back by a guardrail over the
     whole rollout, at every look at once: each phase that tests guardrails (the shadow phase,
-    every step before the last) restarts its bounds, so each phase and guardrail spends an equal
-    share of it (see ``gates._phase_settings``); ``power`` the chance a step's minimum sample
-    sees a margin-sized harm (split across guardrails, see ``docs/statistics.md``, "Several
-    metrics"); ``srm_threshold`` the always-valid p-value below which the split is declared
-    broken; ``tuning`` the normal mixture's ``N*`` for a 50/50 split.
+    every step before the last) restarts its bounds, so each guardrail's ``alpha/G`` is spent
+    over the phases — half at the first step, the rest split equally over the others (see
+    ``gates._phase_settings``); ``power`` the chance a step's minimum sample sees a margin-sized
+    harm (split across guardrails, see ``docs/statistics.md``, "Several metrics");
+    ``srm_threshold`` the always-valid p-value below which the split is declared broken;
+    ``tuning`` the normal mixture's ``N*`` for a 50/50 split.
     """
 
     alpha: float = 0.05

@@ -2,9 +2,12 @@
 
 A split that sends 50% of units to each arm but records 52% in one has a bug somewhere between
 assignment and logging (a crash in one variant, a redirect, a filter applied to one arm), and
-every comparison of the arms is suspect. Checked at every look with Pearson's chi-square goodness
-of fit (Fabijan et al. 2019, "Diagnosing sample ratio mismatch in online controlled experiments",
-KDD), flagged at ``p < 0.001`` by default — strict, because it is checked so often.
+every comparison of the arms is suspect. Pearson's chi-square goodness of fit (Fabijan et al.
+2019, "Diagnosing sample ratio mismatch in online controlled experiments", KDD), flagged at
+``p < 0.001`` by default, is a fixed-horizon test: valid for one look. A rollout looks at every
+reconcile, so its controller (``rampgate.control.evidence.srm_evidence``) alarms on an
+always-valid sequential test instead (Lindon & Malek 2022) and keeps this statistic for the
+reader.
 """
 
 from __future__ import annotations
