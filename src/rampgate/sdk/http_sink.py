@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from .buffer import RejectedBatch
 
@@ -16,8 +17,18 @@ __all__ = ["HttpSink"]
 # Client errors other than these mean the server will never accept the batch as it is.
 _RETRYABLE_4XX = {408, 409, 425, 429}
 _HEADERS = {"Content-Type": "application/json"}
-# default=str: an odd property value (a datetime, a Decimal) must not block the queue.
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+# default=str: an odd property value (a Decimal, a set) must not block the queue.
+_fallback = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    """The batch as JSON. orjson takes an eighth of json's time, on the host app's GIL; what it
+    refuses (an integer past 64 bits, a key that is not a plain scalar) goes to json."""
+    try:
+        return orjson.dumps(payload, default=str, option=_OPTIONS)
+    except TypeError:
+        return _fallback(payload).encode()
 
 
 class HttpSink:
