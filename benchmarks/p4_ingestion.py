@@ -313,7 +313,7 @@ def stages(url: str, client: rampgate.Client, ctxs: list[rampgate.Context]) -> S
         raws.append((now, OUTCOMES[i % 4], ctxs[i].user_id, ctxs[i].session_id, 1.0, None))
     raws = raws[:BATCH]
     records = [to_record(raw, ids, "prod") for raw in raws]
-    body = _encode({"events": records}).encode()
+    body = _encode({"events": records})
 
     def timed(name: str, fn: Any, repeat: int = 9) -> None:
         samples = []

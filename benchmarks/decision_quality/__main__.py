@@ -63,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=("stats", "rollouts"),
         help="run only the statistics checks, or only the simulated rollouts",
     )
+    parser.add_argument(
+        "--aa-at-server-pace",
+        type=int,
+        default=0,
+        metavar="RUNS",
+        help="also run RUNS A/A rollouts looked at every 10 s (about 15 CPU-seconds each)",
+    )
     args = parser.parse_args(argv)
     report = Report()
     started = time.perf_counter()
@@ -76,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         coverage.run(report, args.scale)
         srm(report, args.scale)
     if args.only != "stats":
-        rollouts.run(report, args.scale)
+        rollouts.run(report, args.scale, aa_at_server_pace=args.aa_at_server_pace)
     print(f"({time.perf_counter() - started:.0f} s)")
     return report.summary()
 

@@ -520,8 +520,13 @@ def lower(goal: float, runs: int) -> float:
 # -- the benchmark ----------------------------------------------------------------------------
 
 
-def _aa(report: Report, rollout: RolloutPlan, runs: int, workers: int | None) -> int:
-    traffic = AA_TRAFFIC
+def _aa(
+    report: Report,
+    rollout: RolloutPlan,
+    runs: int,
+    workers: int | None,
+    traffic: Traffic = AA_TRAFFIC,
+) -> int:
     report.section(
         f"rollout A/A through reconcile ({runs} runs; {traffic.units_per_minute:,} units/min, "
         f"a look every {every(traffic)})"
@@ -637,12 +642,24 @@ def tested_alpha(rollout: RolloutPlan, step: int) -> float:
     return assess(rollout, state, Observations(), 0.0).evidence[0].alpha
 
 
-def run(report: Report, scale: float, *, workers: int | None = None) -> None:
-    """Every figure of issue 5's rollout benchmarks, beside its goal."""
+def run(
+    report: Report,
+    scale: float,
+    *,
+    workers: int | None = None,
+    aa_at_server_pace: int = 0,
+) -> None:
+    """Every figure of issue 5's rollout benchmarks, beside its goal.
+
+    ``aa_at_server_pace`` runs that many more A/A rollouts looked at every 10 s, as the server
+    looks (each takes about 4,500 reconciles: some 15 CPU-seconds).
+    """
     rollout = plan()
     aa_runs = max(round(2000 * scale), 200)
     harm_runs = max(round(1000 * scale), 100)
     undecided = _aa(report, rollout, aa_runs, workers)
+    if aa_at_server_pace:
+        undecided += _aa(report, rollout, aa_at_server_pace, workers, HARM_TRAFFIC)
     tested = range(len(rollout.steps) - 1)
     report.add(
         "  alpha of each guardrail at step "
