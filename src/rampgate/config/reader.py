@@ -21,7 +21,15 @@ from rampgate.errors import ConfigError
 __all__ = ["Node", "parse_duration"]
 
 
-@dataclass(frozen=True, slots=True)
+def _is_mapping(value: Any) -> bool:
+    # A plain dict (what JSON and YAML give) without the ABC check, which costs several times
+    # more and runs for every key of every flag an SDK is pushed.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+# Not frozen, though nothing assigns to a node once made: a frozen __init__ costs a call per
+# field, and every SDK makes dozens of nodes for each flag pushed to it.
+@dataclass(slots=True)
 class Node:
     """A value inside a config document, with its path and source for error messages."""
 
@@ -30,9 +38,9 @@ class Node:
     source: str = ""
 
     def child_path(self, key: str | int) -> str:
-        if isinstance(key, int):
-            return f"{self.path}[{key}]"
-        return f"{self.path}.{key}" if self.path else key
+        if type(key) is str:
+            return f"{self.path}.{key}" if self.path else key
+        return f"{self.path}[{key}]"
 
     def error(
         self, message: str, *, expected: str = "", key: str | int | None = None
@@ -45,10 +53,10 @@ class Node:
     def mapping(
         self, *, allowed: tuple[str, ...] | None = None, required: tuple[str, ...] = ()
     ) -> Node:
-        if not isinstance(self.value, Mapping):
+        if not _is_mapping(self.value):
             raise self.error(f"found {_describe(self.value)}", expected="a mapping")
         for key in self.value:
-            if not isinstance(key, str):
+            if type(key) is not str and not isinstance(key, str):
                 raise self.error(f"key {key!r} is not a string", expected="string keys")
             if allowed is not None and key not in allowed:
                 raise self.error(
@@ -71,10 +79,10 @@ class Node:
             yield Node(value, self.child_path(i), self.source)
 
     def has(self, key: str) -> bool:
-        return isinstance(self.value, Mapping) and key in self.value
+        return _is_mapping(self.value) and key in self.value
 
     def get(self, key: str, default: Any = None) -> Node:
-        value = self.value.get(key, default) if isinstance(self.value, Mapping) else default
+        value = self.value.get(key, default) if _is_mapping(self.value) else default
         return Node(value, self.child_path(key), self.source)
 
     # -- scalars ------------------------------------------------------------------------------

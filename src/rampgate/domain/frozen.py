@@ -49,8 +49,18 @@ def _hashable(value: Any) -> Any:
     return value
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """A deep read-only copy of a JSON value (objects → FrozenDict, arrays → tuple)."""
+    # Exact-type checks first: every SDK recompiles every pushed flag, and an ABC isinstance
+    # for each scalar of each variant was a fifth of the parse.
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, FrozenDict):
         return value
     if isinstance(value, Mapping):

@@ -9,13 +9,13 @@ last-known-good file, which a client restarted while the server is away starts f
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import orjson
 
 from rampgate.domain.engine import Ruleset
 
@@ -113,7 +113,7 @@ class RulesetSync:
                 for event in parse_events(self._lines(r)):
                     got_any = True
                     if event.event == "ruleset":
-                        self._accept(json.loads(event.data))
+                        self._accept(orjson.loads(event.data))
                     if self._stop.is_set():
                         break
             finally:
