@@ -6,10 +6,11 @@ PostgreSQL schema. In this process, ``--clients`` real ``rampgate.Client`` insta
 mode (``batch_size`` 5,000, a buffer large enough never to drop) record ``--events`` records,
 half exposures (``evaluate`` of a flag served by the server) and half outcome events (``track``
 with a value), for distinct users, round-robin over the clients. Each client's background
-thread drains its buffer (``to_record``) and its HTTP sink POSTs the batches to
-``/api/v1/events``, several at once (``HttpSink.max_in_flight``), where they are parsed and
-checked column by column (pydantic ``EventsIn`` only for a batch that is not plainly valid)
-and stored (``store.insert_event_columns``).
+thread drains its buffer (``to_record``) and its HTTP sink POSTs the batches, one list per
+field (``{"columns": …}``), to ``/api/v1/events``, several at once
+(``HttpSink.max_in_flight``), where they are parsed and checked column by column (pydantic
+``EventColumnsIn`` only for a batch that is not plainly valid) and stored
+(``store.insert_event_columns``).
 
 Timed, end to end: from the first ``evaluate``/``track`` call until every client's ``flush()``
 has returned — i.e. the server has answered 200 to every batch, which it does only after the
@@ -294,12 +295,12 @@ def stages(url: str, client: rampgate.Client, ctxs: list[rampgate.Context]) -> S
     """Each stage of the path alone, on one batch of the same records; µs per event.
 
     The minimum of several repeats: on a shared machine that is the best estimate of the cost.
-    The server's parse and checks are its private ``_lean_columns`` (what ``POST /events``
-    runs), with pydantic's ``EventsIn`` beside it: what a batch that is not plainly valid costs.
+    The server's parse and checks are ``ingest.lean_columns`` (what ``POST /events``
+    runs), with pydantic's ``EventColumnsIn`` beside it: what a batch that is not plainly valid costs.
     """
-    from rampgate.sdk.http_sink import _encode
-    from rampgate.server.models import EventsIn
-    from rampgate.server.routes.sdk import _lean_columns
+    from rampgate.sdk.http_sink import _columns, _encode
+    from rampgate.server.ingest import lean_columns
+    from rampgate.server.models import EventColumnsIn
     from rampgate.store.events import insert_event_columns
 
     result = Stages()
@@ -313,7 +314,7 @@ def stages(url: str, client: rampgate.Client, ctxs: list[rampgate.Context]) -> S
         raws.append((now, OUTCOMES[i % 4], ctxs[i].user_id, ctxs[i].session_id, 1.0, None))
     raws = raws[:BATCH]
     records = [to_record(raw, ids, "prod") for raw in raws]
-    body = _encode({"events": records})
+    body = _encode({"columns": _columns(records)})
 
     def timed(name: str, fn: Any, repeat: int = 9) -> None:
         samples = []
@@ -324,9 +325,9 @@ def stages(url: str, client: rampgate.Client, ctxs: list[rampgate.Context]) -> S
         result.us_per_event[name] = min(samples) / len(raws) * 1e6
 
     timed("SDK: to_record", lambda: [to_record(raw, ids, "prod") for raw in raws])
-    timed("SDK: JSON body (HttpSink)", lambda: _encode({"events": records}))
-    timed("server: parse + check columns", lambda: _lean_columns(body, BATCH))
-    columns = _lean_columns(body, BATCH)
+    timed("SDK: JSON body (HttpSink)", lambda: _encode({"columns": _columns(records)}))
+    timed("server: parse + check columns", lambda: lean_columns(body, BATCH))
+    columns = lean_columns(body, BATCH)
     if columns is None:
         raise RuntimeError("the server's lean path refused the SDK's own batch")
     engine = store.create_engine(url)
@@ -343,7 +344,10 @@ def stages(url: str, client: rampgate.Client, ctxs: list[rampgate.Context]) -> S
         engine.dispose()
     empty_events(url)
     # Not on the path of a valid batch: what one that needs pydantic to name its errors costs.
-    timed("(pydantic EventsIn.model_validate_json)", lambda: EventsIn.model_validate_json(body))
+    timed(
+        "(pydantic EventColumnsIn.model_validate_json)",
+        lambda: EventColumnsIn.model_validate_json(body),
+    )
     return result
 
 

@@ -25,7 +25,7 @@ CONTRACT: dict[str, tuple[set[str], set[str]]] = {
     "compat": ({"domain", "errors"}, set()),
     "guard": ({"domain", "errors"}, set()),
     "evals": ({"domain", "stats", "errors"}, {"numpy", "scipy"}),
-    "sdk": ({"domain", "guard", "config", "errors"}, {"httpx"}),
+    "sdk": ({"domain", "guard", "config", "errors"}, {"httpx", "orjson"}),
     "store": ({"domain", "config", "errors"}, {"sqlalchemy", "alembic", "psycopg", "redis"}),
     "testing": ({"domain", "sdk", "errors"}, set()),
     "server": (
@@ -51,6 +51,8 @@ CONTRACT: dict[str, tuple[set[str], set[str]]] = {
             "httpx",
             "numpy",
             "psycopg",
+            "orjson",
+            "pydantic_core",
         },
     ),
     "cli": (

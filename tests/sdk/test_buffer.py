@@ -183,7 +183,8 @@ def test_http_sink_posts_batches_concurrently_and_retries_lost_answers() -> None
     def handler(request: httpx.Request) -> httpx.Response:
         import json
 
-        batch = json.loads(request.content)["events"]
+        columns = json.loads(request.content)["columns"]  # one list per field
+        batch = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values())]
         first = batch[0]["id"]
         with lock:
             calls[first] += 1

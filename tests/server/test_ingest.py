@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rampgate import store
-from rampgate.server.routes.sdk import _lean_columns, _validated_columns
+from rampgate.server.ingest import lean_columns, validated_columns
+from rampgate.sdk.http_sink import _columns, _encode
+from rampgate.sdk.records import RECORD_FIELDS
 from rampgate.store.events import EVENT_FIELDS
 
 from .live import Live
@@ -90,6 +92,31 @@ def bodies(draw: st.DrawFn) -> bytes:
     return json.dumps(payload, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
 
 
+def as_columns(batch: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The events column by column, over every key any of them has (odd keys included)."""
+    names = sorted({key for event in batch for key in event})
+    return {name: [event.get(name) for event in batch] for name in names}
+
+
+@st.composite
+def column_bodies(draw: st.DrawFn) -> bytes:
+    columns: dict[str, Any] = as_columns(draw(st.lists(events(), max_size=6)))
+    mischief = draw(st.integers(min_value=0, max_value=12))
+    if mischief == 0 and columns:  # one column a value short, or long
+        name = draw(st.sampled_from(sorted(columns)))
+        columns[name] = columns[name][:-1] if draw(st.booleans()) else [*columns[name], 1]
+    elif mischief == 1:  # a column left out, or null, or not a list
+        name = draw(st.sampled_from(EVENT_FIELDS))
+        columns[name] = draw(st.sampled_from([None, {}, "x", 3]))
+        if draw(st.booleans()):
+            columns.pop(name)
+    payload: Any = {"columns": columns}
+    if mischief == 2:
+        payload = draw(st.sampled_from([{"columns": []}, {"columns": None}, {"columns": {}}]))
+    ascii_only = draw(st.booleans())
+    return json.dumps(payload, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+
+
 def same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
@@ -97,11 +124,11 @@ def same(a: Any, b: Any) -> bool:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(bodies())
-def test_lean_checks_accept_only_what_events_in_accepts_and_give_the_same(body: bytes) -> None:
-    lean = _lean_columns(body, LIMIT)
+@given(st.one_of(bodies(), column_bodies()))
+def test_lean_checks_accept_only_what_the_models_accept_and_give_the_same(body: bytes) -> None:
+    lean = lean_columns(body, LIMIT)
     try:
-        full = _validated_columns(body, LIMIT)
+        full = validated_columns(body, LIMIT)
     except RequestValidationError:
         assert lean is None, f"accepted what EventsIn refuses: {body!r}"
         return
@@ -114,18 +141,37 @@ def test_lean_checks_accept_only_what_events_in_accepts_and_give_the_same(body: 
             assert same(x, y), (name, x, y, body)
 
 
+def test_the_sdk_sends_every_field_the_store_keeps() -> None:
+    assert set(RECORD_FIELDS) == set(EVENT_FIELDS)
+
+
+def test_columns_and_rows_are_the_same_events() -> None:
+    batch = [valid_event(i) for i in range(50)]
+    batch[7] = {**batch[7], "value": 3, "properties": None}
+    rows = json.dumps({"events": batch}).encode()
+    columns = _encode({"columns": _columns(batch)})  # the SDK's own body
+    lean = lean_columns(columns, LIMIT)
+    assert lean is not None
+    assert lean == lean_columns(rows, LIMIT) == validated_columns(columns, LIMIT)
+    assert validated_columns(rows, LIMIT) == lean
+    # A body with both shapes is read as rows, on either path.
+    both = json.dumps({"events": batch[:2], "columns": as_columns(batch)}).encode()
+    assert lean_columns(both, LIMIT) == validated_columns(both, LIMIT)
+    assert len(validated_columns(both, LIMIT)["id"]) == 2
+
+
 def test_the_sdk_shape_takes_the_lean_path() -> None:
     batch = [valid_event(i) for i in range(100)] + [
         valid_event(1000 + i, session_id="s", value=None, properties=None, flag_version=None)
         for i in range(100)
     ]
     body = json.dumps({"events": batch}).encode()
-    columns = _lean_columns(body, LIMIT)
+    columns = lean_columns(body, LIMIT)
     assert columns is not None and columns["id"][0] == batch[0]["id"]
-    assert columns == _validated_columns(body, LIMIT)
+    assert columns == validated_columns(body, LIMIT)
     # An integer value becomes the float EventsIn makes of it, on the lean path too.
     body = json.dumps({"events": [valid_event(1, value=2)]}).encode()
-    columns = _lean_columns(body, LIMIT)
+    columns = lean_columns(body, LIMIT)
     assert columns is not None and columns["value"] == [2.0] and type(columns["value"][0]) is float
 
 
@@ -158,12 +204,46 @@ def test_a_bad_event_is_a_problem_naming_the_field(
     assert value.status_code == 422, value.text
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": ["short", "0000000000000002"]}, "columns.id[0]"),
+        ({"type": ["event", "click"]}, "columns.type[1]"),
+        ({"user_id": ["u", "x" * 257]}, "columns.user_id[1]"),
+        ({"user_id": ["u"]}, "columns"),  # one value short
+        ({"time_ms": None}, "columns.time_ms"),
+    ],
+)
+def test_a_bad_column_is_a_problem_naming_the_field(
+    live: Live, change: dict[str, Any], field: str
+) -> None:
+    sdk = live.client(live.sdk)
+    columns = {**as_columns([valid_event(1), valid_event(2)]), **change}
+    assert_problem(sdk.post("/api/v1/events", json={"columns": columns}), 422, field)
+    with store.read(live.engine) as conn:
+        assert store.count_events(conn) == 0
+
+
+def test_a_column_batch_is_stored_once(live: Live) -> None:
+    sdk = live.client(live.sdk)
+    columns = as_columns([valid_event(i) for i in range(20)])
+    for expected in (20, 0):  # the second time, every event is a duplicate
+        response = sdk.post("/api/v1/events", json={"columns": columns})
+        assert response.status_code == 200, response.text
+        assert response.json()["inserted"] == expected
+    with store.read(live.engine) as conn:
+        assert store.count_events(conn) == 20
+
+
 def test_too_many_events_is_413_on_either_path(live: Live) -> None:
     sdk = live.client(live.sdk)
     many = [valid_event(i) for i in range(10_001)]
     assert_problem(sdk.post("/api/v1/events", json={"events": many}), 413, "events")
     many[0]["value"] = True  # not plainly valid: the pydantic path counts too
     assert_problem(sdk.post("/api/v1/events", json={"events": many}), 413, "events")
+    assert_problem(sdk.post("/api/v1/events", json={"columns": as_columns(many)}), 413, "events")
+    many[0]["value"] = 1.0
+    assert_problem(sdk.post("/api/v1/events", json={"columns": as_columns(many)}), 413, "events")
 
 
 def test_concurrent_batches_are_all_stored_once(live: Live) -> None:

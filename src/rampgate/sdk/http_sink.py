@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import httpx
 import orjson
 
 from .buffer import RejectedBatch
+from .records import RECORD_FIELDS
 
 __all__ = ["HttpSink"]
 
@@ -31,8 +33,17 @@ def _encode(payload: dict[str, Any]) -> bytes:
         return _fallback(payload).encode()
 
 
+def _columns(batch: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """The batch column by column (a key a record lacks is null): the server's preferred shape,
+    half the bytes of one object per event and a third of the parsing."""
+    if all(type(record) is dict for record in batch):
+        get = dict.get  # mapped in C: a few ns per record and field
+        return {name: list(map(get, batch, repeat(name))) for name in RECORD_FIELDS}  # type: ignore[arg-type]
+    return {name: [record.get(name) for record in batch] for name in RECORD_FIELDS}
+
+
 class HttpSink:
-    """Posts each batch as ``{"events": [...]}``; several batches may be in flight at once.
+    """Posts each batch as ``{"columns": {...}}``; several batches may be in flight at once.
 
     ``max_in_flight`` batches go out concurrently (the event buffer reads it): while the
     server stores one batch the SDK already converts and sends the next, so a round trip no
@@ -52,7 +63,7 @@ class HttpSink:
         self._lock = threading.Lock()
 
     def send(self, batch: Sequence[Mapping[str, Any]]) -> None:
-        body = _encode({"events": batch if isinstance(batch, list) else list(batch)})
+        body = _encode({"columns": _columns(batch)})
         response = self._http.post("/api/v1/events", content=body, headers=_HEADERS)
         status = response.status_code
         if 400 <= status < 500 and status not in _RETRYABLE_4XX:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic.fields import FieldInfo
 
 __all__ = [
     "CommandIn",
     "EnvironmentIn",
     "EvalIn",
+    "EventColumnsIn",
     "EventIn",
     "EventsIn",
     "FlagIn",
@@ -151,6 +153,46 @@ class EventIn(BaseModel):
 
 class EventsIn(BaseModel):
     events: list[EventIn] = Field(description="at most RAMPGATE_MAX_EVENTS_PER_BATCH events")
+
+
+def _column(info: FieldInfo) -> tuple[Any, Any]:
+    """``EventIn``'s field as a column: a list of its values, each checked as ``EventIn`` does."""
+    element: Any = info.annotation
+    if info.metadata:
+        element = Annotated.__class_getitem__((element, *info.metadata))  # type: ignore[attr-defined]
+    if info.is_required():
+        return list[element], ...
+    return list[element] | None, None
+
+
+class _Columns(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="after")
+    def _same_length(self) -> _Columns:
+        lengths = {len(v) for v in self.__dict__.values() if v is not None}
+        if len(lengths) > 1:
+            found = ", ".join(map(str, sorted(lengths)))
+            raise ValueError(f"every column must have one value per event; lengths {found}")
+        return self
+
+
+# Derived from EventIn field by field, so a column accepts exactly what the field accepts.
+EventColumns = create_model(
+    "EventColumns",
+    __base__=_Columns,
+    __doc__="One list per field of EventIn, all of one length: value i of each is event i.",
+    **{name: _column(info) for name, info in EventIn.model_fields.items()},  # type: ignore[call-overload]
+)
+
+
+class EventColumnsIn(BaseModel):
+    """The same events as ``EventsIn``, column by column: about half the bytes, and no key
+    repeated per event for the server to parse. The SDK sends this shape."""
+
+    columns: EventColumns = Field(  # type: ignore[valid-type]
+        description="id, type and time_ms are required; a column left out is null for every event"
+    )
 
 
 class RolloutIn(_Strict):

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from rampgate.server.models import EventsIn
+from rampgate.server.models import EventColumnsIn, EventsIn
 
 __all__ = ["install"]
 
@@ -40,11 +40,12 @@ OPEN = ("/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
 def _extend(document: dict[str, Any]) -> dict[str, Any]:
-    # POST /api/v1/events validates its raw body itself (for speed); publish the schema it uses.
-    schema = EventsIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    # POST /api/v1/events validates its raw body itself (for speed); publish the schemas it uses.
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas.update(schema.pop("$defs", {}))
-    schemas["EventsIn"] = schema
+    for model in (EventsIn, EventColumnsIn):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
     document["components"]["securitySchemes"] = {
         "bearer": {
             "type": "http",

@@ -5,27 +5,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import math
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, NamedTuple
 
-import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from rampgate.server.auth import Principal, principal, require_environment, sdk_principal
-from rampgate.server.models import EventsIn
+from rampgate.server.ingest import batch_columns
 from rampgate.server.problems import ApiError
 from rampgate.store import db
 from rampgate.store.environments import get_environment
-from rampgate.store.events import event_columns, insert_event_columns
+from rampgate.store.events import insert_event_columns
 from rampgate.store.flags import load_ruleset
 
 router = APIRouter(prefix="/api/v1", tags=["sdk"])
@@ -147,10 +143,18 @@ def _any_token(request: Request) -> Principal:
     return principal(request)
 
 
-_BATCH = TypeAdapter(EventsIn)
 _BODY = {
     "required": True,
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventsIn"}}},
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/EventsIn"},
+                    {"$ref": "#/components/schemas/EventColumnsIn"},
+                ]
+            }
+        }
+    },
 }
 
 
@@ -170,9 +174,7 @@ def _store_events(request: Request, body: bytes) -> JSONResponse:
     limit = request.app.state.settings.max_events_per_batch
     engine = request.app.state.engine
     with _one_batch_at_a_time(engine), _cycle_collection_paused():
-        columns = _lean_columns(body, limit)
-        if columns is None:
-            columns = _validated_columns(body, limit)
+        columns = batch_columns(body, limit)
         named = set(columns["environment"])
         named.discard(None)
         named.discard("")
@@ -230,128 +232,6 @@ def _one_batch_at_a_time(engine: Engine) -> Iterator[None]:
         lock = _SQLITE_BATCHES.setdefault(engine, threading.Lock())
     with lock:
         yield
-
-
-def _too_many(count: int, limit: int) -> ApiError:
-    return ApiError(
-        413,
-        "Request too large",
-        f"{count} events in one batch",
-        field="events",
-        fix=f"send at most {limit} events per request",
-    )
-
-
-def _validated_columns(body: bytes, limit: int) -> dict[str, list[Any]]:
-    """The full validation (pydantic ``EventsIn``): slower, and it names every bad field."""
-    try:
-        batch = _BATCH.validate_json(body)
-    except ValidationError as exc:
-        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from None
-    if len(batch.events) > limit:
-        raise _too_many(len(batch.events), limit)
-    # A validated model's __dict__ holds exactly its fields: model_dump() would copy each again.
-    return event_columns([e.__dict__ for e in batch.events])
-
-
-# -- the lean path ---------------------------------------------------------------------------
-# ``EventIn`` built one pydantic model per event, which cost more than storing it. This path
-# checks whole columns at a time instead (each check a C loop over the batch), and accepts
-# only what ``EventIn`` accepts, giving what it gives. Anything it is unsure of — a coercion
-# pydantic would make, an escape it cannot vouch for, any error — goes to ``EventIn``, which
-# decides and names the field, so answers (and problem+json errors) are exactly as before.
-
-
-_NONE = type(None)
-_STR, _STR_OR_NONE = frozenset({str}), frozenset({str, _NONE})
-_INT, _INT_OR_NONE = frozenset({int}), frozenset({int, _NONE})
-_NUMBER_OR_NONE = frozenset({float, int, _NONE})
-_DICT_OR_NONE = frozenset({dict, _NONE})
-_EVENT_TYPES = frozenset({"exposure", "event"})
-# Strings and their bounds: the events table's VARCHAR(n), as in ``EventIn``.
-_TEXT = (
-    ("id", 64),
-    ("environment", 128),
-    ("user_id", 256),
-    ("session_id", 256),
-    ("flag", 128),
-    ("variant", 128),
-    ("reason", 32),
-    ("rule_id", 128),
-    ("name", 256),
-)
-_MAX_EXACT_FLOAT_INT = 2**53
-
-
-def _lean_columns(body: bytes, limit: int) -> dict[str, list[Any]] | None:
-    """The batch's columns when every event is plainly valid; ``None`` to let ``EventIn`` judge."""
-    # NUL characters (refused by ``EventIn``) and UTF-16 surrogates (a lone one is refused by
-    # its JSON parser, not by json's) can only arrive escaped: leave such a batch to EventIn.
-    if b"\\u" in body and (b"\\u0000" in body or b"\\ud" in body or b"\\uD" in body):
-        return None
-    # orjson, like EventIn and unlike json, refuses NaN, Infinity, invalid UTF-8 and integers
-    # past 64 bits: each of those goes to EventIn, which names the field. It parses a batch
-    # about four times faster than json, which was half of the server's time per event.
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    events = payload.get("events") if type(payload) is dict else None
-    if type(events) is not list or not set(map(type, events)) <= {dict}:
-        return None
-    if len(events) > limit:
-        raise _too_many(len(events), limit)
-    columns = event_columns(events)
-    return columns if _plainly_valid(columns) else None
-
-
-def _plainly_valid(columns: dict[str, list[Any]]) -> bool:
-    for name, longest in _TEXT:
-        column = columns[name]
-        kinds = set(map(type, column))
-        if not kinds <= (_STR if name == "id" else _STR_OR_NONE):
-            return False
-        if _NONE in kinds:
-            column = [v for v in column if v is not None]
-        if column and max(map(len, column)) > longest:
-            return False
-    ids = columns["id"]
-    if ids and min(map(len, ids)) < 8:
-        return False
-    types = columns["type"]
-    if not set(map(type, types)) <= _STR or not set(types) <= _EVENT_TYPES:
-        return False
-    times = columns["time_ms"]
-    if times and (not set(map(type, times)) <= _INT or min(times) < 0 or max(times) >= 2**63):
-        return False
-    versions = columns["flag_version"]
-    kinds = set(map(type, versions))
-    if not kinds <= _INT_OR_NONE:
-        return False
-    if int in kinds:
-        numbers = [v for v in versions if v is not None]
-        if min(numbers) < -(2**31) or max(numbers) >= 2**31:
-            return False
-    if not set(map(type, columns["properties"])) <= _DICT_OR_NONE:
-        return False
-    return _plain_values(columns)
-
-
-def _plain_values(columns: dict[str, list[Any]]) -> bool:
-    """``value`` is a finite float or null; an integer becomes the float ``EventIn`` makes."""
-    values = columns["value"]
-    kinds = set(map(type, values))
-    if not kinds <= _NUMBER_OR_NONE:
-        return False
-    if int in kinds:
-        if any(type(v) is int and abs(v) > _MAX_EXACT_FLOAT_INT for v in values):
-            return False
-        values = columns["value"] = [float(v) if type(v) is int else v for v in values]
-    if float in kinds:
-        finite = values if _NONE not in kinds else [v for v in values if v is not None]
-        return all(map(math.isfinite, finite))
-    return True
 
 
 def _events_environment(request: Request, named: set[str]) -> str:
