@@ -171,6 +171,8 @@ def test_operator_commands_are_accepted_then_applied_at_the_next_pass(ops: Ops) 
     ops.tick()
     assert ops.status()["status"] == "running"
 
+    beyond = problem(ops.command("approve", step=99), 422, "step")
+    assert "not 99" in beyond["detail"]
     approved = ops.command("approve", step=0)
     assert approved.status_code == 202 and approved.json()["receipt"]["detail"]["step"] == 0
     (turn,) = ops.tick()

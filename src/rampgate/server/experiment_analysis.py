@@ -37,7 +37,7 @@ from rampgate.store.receipts import Receipt
 from .control_docs import jsonable
 from .experiment_docs import experiment_of, rule_id
 from .experiments import REGISTERED, RUNNING, stop
-from .observe import _aggregate
+from .observe import arm_aggregate
 from .problems import ApiError
 
 __all__ = ["STOPS", "Analysis", "analyse", "record_checkpoint"]
@@ -109,7 +109,7 @@ def analyse(conn: Connection, record: ExperimentRecord, now: float) -> Analysis:
     for metric in metrics.values():
         spec = _spec(c, metric, start_ms, end_ms, flag_version)
         result = aggregate(conn, spec)
-        observed[metric.name] = {arm_of[a.arm]: _aggregate(metric, a, spec) for a in result}
+        observed[metric.name] = {arm_of[a.arm]: arm_aggregate(metric, a, spec) for a in result}
         if metric is c.primary:
             units = {arm_of[variant]: n for variant, n in result.exposed_units.items()}
     decided = checkpoint(experiment, ExperimentObservations(observed, units), end)

@@ -45,7 +45,7 @@ from .experiment_docs import (
     planned,
     rule_id,
 )
-from .perform import _matches_everyone
+from .perform import before_catch_all
 from .problems import ApiError
 
 __all__ = [
@@ -158,7 +158,7 @@ def set_rule(
         return None
     if rule is not None:
         if at is None:
-            at = next((i for i, r in enumerate(rules) if _matches_everyone(r)), len(rules))
+            at = before_catch_all(rules)
         rules.insert(at, rule)
     return update_flag(
         conn,

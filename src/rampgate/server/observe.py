@@ -35,7 +35,7 @@ from rampgate.store.schema import events
 
 from .control_docs import command_from_record
 
-__all__ = ["observe"]
+__all__ = ["arm_aggregate", "observe"]
 
 # Measures the SDK records per arm for each shadowed call (see rampgate.domain.shadow).
 SHADOW_MEASURES = ("latency_ms", "cost_usd", "error")
@@ -75,7 +75,8 @@ def observe(
         result = aggregate(conn, _spec(plan, g.metric, start_ms, end_ms))
         stable, candidate = result[plan.stable], result[plan.candidate]
         metrics[g.metric.name] = Arms(
-            _aggregate(g.metric, stable, result.spec), _aggregate(g.metric, candidate, result.spec)
+            arm_aggregate(g.metric, stable, result.spec),
+            arm_aggregate(g.metric, candidate, result.spec),
         )
         if g.metric.kind is not MetricKind.QUANTILE and units == (0, 0):
             units = (stable.exposed_units, candidate.exposed_units)
@@ -98,7 +99,7 @@ def _spec(plan: RolloutPlan, metric: Metric, start_ms: int, end_ms: int) -> Anal
     )
 
 
-def _aggregate(metric: Metric, arm: ArmAggregate, spec: AnalysisSpec) -> Aggregate:
+def arm_aggregate(metric: Metric, arm: ArmAggregate, spec: AnalysisSpec) -> Aggregate:
     kind = metric.kind
     if kind is MetricKind.PROPORTION:
         return ProportionStats(arm.n, arm.successes)

@@ -16,6 +16,7 @@ change: a unit in the canary at 5% stays in it at 25%.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,7 +51,7 @@ from rampgate.store.rollouts import (
 
 from .control_docs import jsonable, state_to_document
 
-__all__ = ["Performed", "perform", "rule_id"]
+__all__ = ["Performed", "before_catch_all", "perform", "rule_id"]
 
 SCOPE = "controller"
 
@@ -189,12 +190,17 @@ def _changed(
     if at is not None:
         rules[at] = rule
     else:
-        at = next((i for i, r in enumerate(rules) if _matches_everyone(r)), len(rules))
-        rules.insert(at, rule)
+        rules.insert(before_catch_all(rules), rule)
     changed = replace(flag, rules=tuple(rules))
     if isinstance(action, Rollback):
         changed = replace(changed, shadow=None)  # out of all traffic, shadow included
     return changed
+
+
+def before_catch_all(rules: Sequence[Rule]) -> int:
+    """Where a managed rule (a rollout's, an experiment's) goes: before the first rule that
+    every unit matches, since nothing after that one is ever reached; else last."""
+    return next((i for i, r in enumerate(rules) if _matches_everyone(r)), len(rules))
 
 
 def _matches_everyone(rule: Rule) -> bool:

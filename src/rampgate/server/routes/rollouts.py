@@ -18,7 +18,7 @@ from rampgate.control import Command, RolloutState, Status, parse_metrics, parse
 from rampgate.errors import ConfigError
 from rampgate.server.auth import Principal, require_admin
 from rampgate.server.changes import apply_change
-from rampgate.server.control_docs import state_to_document
+from rampgate.server.control_docs import plan_from_record, state_to_document
 from rampgate.server.models import CommandIn, EvalIn, KillIn, RolloutIn
 from rampgate.server.problems import ApiError
 from rampgate.server.rollout_view import rollout_view
@@ -219,6 +219,15 @@ def command(
                 f"{record.id} is {record.status}; nothing more can be done to it",
                 field="name",
                 fix="start a new run with POST …/rollouts",
+            )
+        steps = len(plan_from_record(record).steps)
+        if body.step is not None and body.step >= steps:
+            raise ApiError(
+                422,
+                "Invalid command",
+                f"{record.id} has steps 0 to {steps - 1}, not {body.step}",
+                field="step",
+                fix=f"approve one of steps 0 to {steps - 1}, or leave `step` out for the current",
             )
         receipt = add_command(
             conn,
