@@ -12,12 +12,12 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich import box
 from rich.table import Table
 
 from .apply import Token, Url
+from .http import connect, segment
 from .options import Json, console, fail, load_or_exit
 
 experiment_app = typer.Typer(help="Experiments as contracts.", no_args_is_help=True)
@@ -157,33 +157,22 @@ Env = Annotated[
 ]
 
 
-def _http(url: str, token: str) -> httpx.Client:
-    if not token:
-        fail("--token (or RAMPGATE_TOKEN) is required: an admin token")
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-
-
-def _send(url: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
-    """One request; a problem answer exits 1 naming each field and its fix."""
-    with _http(url, token) as http:
-        try:
-            response = http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            fail(f"cannot reach {url}: {exc}")
-    if response.is_success:
-        return response.json()
-    try:
-        problem = response.json()
-    except ValueError:
-        fail(f"{method} {path}: {response.status_code} {response.text[:500]}")
-    lines = [f"{method} {path}: {response.status_code} {problem.get('detail') or problem}"]
-    lines += [f"  {e.get('field')}: {e.get('fix')}" for e in problem.get("errors") or []]
-    return fail("\n".join(lines))
+def _send(
+    url: str,
+    token: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """One request; a refused one exits 1 naming each field and its fix."""
+    with connect(url, token) as api:
+        return api.call(method, path, body, headers=headers)
 
 
 def _path(env: str, name: str = "", tail: str = "") -> str:
-    base = f"/api/v1/environments/{env}/experiments"
-    return "/".join(part for part in (base, name, tail) if part)
+    base = f"/environments/{segment(env)}/experiments"
+    return "/".join(part for part in (base, segment(name), tail) if part)
 
 
 def _baselines(specs: list[str]) -> dict[str, dict[str, float]]:
@@ -239,7 +228,7 @@ def register_command(
     # Derived from the request: registering the same thing twice is one change.
     key = hashlib.sha256(json.dumps([environment, body], sort_keys=True).encode()).hexdigest()
     headers = {"Idempotency-Key": f"register-{key[:40]}"}
-    out = _send(url, token, "POST", _path(environment), json=body, headers=headers)
+    out = _send(url, token, "POST", _path(environment), body, headers)
     if as_json:
         console.print_json(json.dumps(out))
         return
@@ -285,7 +274,7 @@ def stop_command(
 ) -> None:
     """Stop NAME: its rule leaves the flag, or serves the promoted winner."""
     body = {"reason": reason, "serve_winner": serve_winner}
-    out = _send(url, token, "POST", _path(env, name, "stop"), json=body)
+    out = _send(url, token, "POST", _path(env, name, "stop"), body)
     if as_json:
         console.print_json(json.dumps(out))
         return
