@@ -11,8 +11,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from rampgate.demo import DemoOptions, run_demo
-
 EXPECTED = {"support-agent-a": "rolled_back", "support-agent-b": "promoted"}
 
 
@@ -50,6 +48,10 @@ def demo(
         )
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
+
+    # Imported here, not at the top: it is the whole server, seconds of start-up that every
+    # other command (``rampgate --help`` included) would pay.
+    from rampgate.demo import DemoOptions, run_demo
 
     summary = run_demo(
         DemoOptions(seed=seed, database=database), say, serve=stay if serve else None

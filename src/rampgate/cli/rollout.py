@@ -12,7 +12,7 @@ import json
 import time
 from contextlib import suppress
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.live import Live
@@ -21,13 +21,15 @@ from rich.table import Table
 from rich.text import Text
 
 from rampgate.config import Config
-from rampgate.control import RolloutPlan, parse_metrics, parse_rollouts
 from rampgate.errors import ConfigError
 
 from .apply import Token, Url
 from .http import Api, connect, exit_with, segment
 from .options import Json, console, load_or_exit
 from .rollout_view import ENDED, render_status, share, status_text, step_text
+
+if TYPE_CHECKING:
+    from rampgate.control import RolloutPlan
 
 __all__ = ["check_control_sections", "register"]
 
@@ -62,6 +64,9 @@ def check_control_sections(config: Config) -> dict[str, RolloutPlan]:
     """
     source = config.source
     try:
+        # Imported here: the controller brings scipy, seconds of start-up no other command needs.
+        from rampgate.control import parse_metrics, parse_rollouts
+
         metrics = parse_metrics(config.sections.get("metrics"))
         plans = parse_rollouts(config.sections.get("rollouts"), metrics=metrics)
     except ConfigError as exc:
