@@ -295,8 +295,8 @@ def stages(url: str, client: rampgate.Client, ctxs: list[rampgate.Context]) -> S
     """Each stage of the path alone, on one batch of the same records; µs per event.
 
     The minimum of several repeats: on a shared machine that is the best estimate of the cost.
-    The server's parse and checks are ``ingest.lean_columns`` (what ``POST /events``
-    runs), with pydantic's ``EventColumnsIn`` beside it: what a batch that is not plainly valid costs.
+    The server's parse and checks are ``ingest.lean_columns`` (what ``POST /events`` runs),
+    with pydantic's ``EventColumnsIn`` beside it: what a batch that is not plainly valid costs.
     """
     from rampgate.sdk.http_sink import _columns, _encode
     from rampgate.server.ingest import lean_columns

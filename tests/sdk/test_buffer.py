@@ -184,7 +184,8 @@ def test_http_sink_posts_batches_concurrently_and_retries_lost_answers() -> None
         import json
 
         columns = json.loads(request.content)["columns"]  # one list per field
-        batch = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values())]
+        rows = zip(*columns.values(), strict=True)
+        batch = [dict(zip(columns, values, strict=True)) for values in rows]
         first = batch[0]["id"]
         with lock:
             calls[first] += 1

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rampgate import store
-from rampgate.server.ingest import lean_columns, validated_columns
 from rampgate.sdk.http_sink import _columns, _encode
 from rampgate.sdk.records import RECORD_FIELDS
+from rampgate.server.ingest import lean_columns, validated_columns
 from rampgate.store.events import EVENT_FIELDS
 
 from .live import Live
