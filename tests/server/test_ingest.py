@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from rampgate import store
 from rampgate.sdk.http_sink import _columns, _encode
-from rampgate.sdk.records import RECORD_FIELDS
+from rampgate.sdk.records import IdFactory, to_record
 from rampgate.server.ingest import lean_columns, validated_columns
 from rampgate.store.events import EVENT_FIELDS
 
@@ -141,8 +141,16 @@ def test_lean_checks_accept_only_what_the_models_accept_and_give_the_same(body: 
             assert same(x, y), (name, x, y, body)
 
 
-def test_the_sdk_sends_every_field_the_store_keeps() -> None:
-    assert set(RECORD_FIELDS) == set(EVENT_FIELDS)
+def test_the_sdk_columns_carry_every_key_of_its_records() -> None:
+    ids = IdFactory()
+    exposure = to_record((1, ("agent", "stable", "SPLIT", "canary", 3), "u", "s"), ids, "prod")
+    event = to_record((2, "resolved", "u", "s", 1.0, {"tool": "x"}), ids, "prod")
+    for record in (exposure, event):
+        assert set(record) <= set(EVENT_FIELDS)  # a key outside it would be dropped on the wire
+        columns = _columns([record])
+        assert {k: v[0] for k, v in columns.items() if v[0] is not None} == {
+            k: v for k, v in record.items() if v is not None
+        }
 
 
 def test_columns_and_rows_are_the_same_events() -> None:

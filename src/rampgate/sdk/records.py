@@ -12,25 +12,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["RECORD_FIELDS", "IdFactory", "RawRecord", "to_record"]
-
-# Every key a record may hold (an exposure leaves the event's out, and the other way round).
-RECORD_FIELDS = (
-    "id",
-    "type",
-    "time_ms",
-    "environment",
-    "user_id",
-    "session_id",
-    "flag",
-    "variant",
-    "reason",
-    "rule_id",
-    "flag_version",
-    "name",
-    "value",
-    "properties",
-)
+__all__ = ["IdFactory", "RawRecord", "to_record"]
 
 # Exposure: (time_ns, evaluation signature, user_id, session_id).
 # Event: (time_ns, name, user_id, session_id, value, properties).

@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from rampgate.domain.records import EVENT_FIELDS
+
 from .db import is_postgresql
 from .schema import events, utcnow
 
@@ -32,24 +34,6 @@ __all__ = [
     "insert_event_columns",
     "insert_events",
 ]
-
-# What a stored event holds besides ``received_at`` (set by the store): the SDK record's keys.
-EVENT_FIELDS = (
-    "id",
-    "environment",
-    "type",
-    "time_ms",
-    "user_id",
-    "session_id",
-    "flag",
-    "variant",
-    "reason",
-    "rule_id",
-    "flag_version",
-    "name",
-    "value",
-    "properties",
-)
 
 
 class IngestResult(NamedTuple):
