@@ -182,27 +182,18 @@ def server_process(database_url: str, **settings: Any) -> Iterator[tuple[str, in
     """
     import multiprocessing
 
-    import httpx
-
     port = free_port()
     proc = multiprocessing.get_context("spawn").Process(
         target=_serve, args=(database_url, port, settings), daemon=True
     )
     proc.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+
+    def exited() -> str | None:
+        return None if proc.is_alive() else f"the server exited with code {proc.exitcode}"
+
     try:
-        while True:
-            if not proc.is_alive():
-                raise RuntimeError(f"the server exited with code {proc.exitcode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start within 30 s")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+        _wait_healthy(url, exited, timeout=30, what="the server")
         assert proc.pid is not None
         yield url, proc.pid
     finally:
@@ -309,24 +300,39 @@ def cli_server_process(
                 proc.wait(timeout=5)
 
 
-def _wait_until_serving(proc: subprocess.Popen[bytes], port: int, workers: int, log: Any) -> str:
+def _wait_healthy(
+    url: str, exited: Callable[[], str | None], *, timeout: float, what: str
+) -> float:
+    """Poll ``url``/healthz until it answers 200; raise what ``exited`` says if the process
+    died first, or after ``timeout`` seconds. Returns the deadline, for any further waiting."""
     import httpx
 
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90  # a busy 2-CPU machine imports slowly, once per worker
+    deadline = time.monotonic() + timeout
     while True:
-        if proc.poll() is not None:
-            log.seek(0)
-            error = log.read().decode(errors="replace")[-4000:]
-            raise RuntimeError(f"rampgate serve exited with code {proc.returncode}:\n{error}")
+        if (problem := exited()) is not None:
+            raise RuntimeError(problem)
         if time.monotonic() > deadline:
-            raise RuntimeError("rampgate serve did not start within 90 s")
+            raise RuntimeError(f"{what} did not start within {timeout:g} s")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
+                return deadline
         except httpx.TransportError:
             pass
         time.sleep(0.05)
+
+
+def _wait_until_serving(proc: subprocess.Popen[bytes], port: int, workers: int, log: Any) -> str:
+    url = f"http://127.0.0.1:{port}"
+
+    def exited() -> str | None:
+        if proc.poll() is None:
+            return None
+        log.seek(0)
+        error = log.read().decode(errors="replace")[-4000:]
+        return f"rampgate serve exited with code {proc.returncode}:\n{error}"
+
+    # 90 s: a busy 2-CPU machine imports slowly, once per worker.
+    deadline = _wait_healthy(url, exited, timeout=90, what="rampgate serve")
     if workers > 1:  # every worker up, not just the first to answer
         while len(_children(proc.pid)) < workers and time.monotonic() < deadline:
             time.sleep(0.1)
