@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import httpx
 import pytest
@@ -53,8 +54,17 @@ class Live:
 
 
 @contextmanager
-def running_server(engine: Engine, *, port: int | None = None, **settings: object) -> Iterator[str]:
-    """Serve ``engine`` until the block ends; yields the base URL."""
+def running_server(
+    engine: Engine,
+    *,
+    port: int | None = None,
+    tls: tuple[Path, Path] | None = None,
+    **settings: object,
+) -> Iterator[str]:
+    """Serve ``engine`` until the block ends; yields the base URL.
+
+    ``tls``: (certificate, key) files to serve HTTPS with.
+    """
     port = port or free_port()
     config = ServerSettings(
         database_url=engine.url.render_as_string(hide_password=False),
@@ -64,7 +74,13 @@ def running_server(engine: Engine, *, port: int | None = None, **settings: objec
     app = create_app(config, engine=engine)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -75,7 +91,7 @@ def running_server(engine: Engine, *, port: int | None = None, **settings: objec
             raise RuntimeError("the test server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.engine import Engine
 
 import rampgate
@@ -154,3 +157,62 @@ def test_server_away_keeps_serving_and_loses_no_event(engine: Engine, tmp_path: 
     with store.read(engine) as conn:
         stored = store.count_events(conn, environment="prod")
     assert stored == sum(sent) == len(clients) * 600
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_stream_and_fetch_over_https_trust_what_httpx_trusts(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin, sdk_token = tokens(engine)
+    cert, key = _self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # httpx's trust store, and so the stream's
+    with running_server(engine, tls=(cert, key)) as url:
+        assert url.startswith("https://")
+        admin_http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"})
+        admin_http.put(FLAG_URL, json=AGENT).raise_for_status()
+        client = remote_client(url, sdk_token)
+        try:
+            assert client.wait_ready(5)
+            wait_for(lambda: client.evaluate("agent", STAFF, expose=False).flag_version == 1)
+            admin_http.post(f"{FLAG_URL}/kill").raise_for_status()
+            wait_for(lambda: client.evaluate("agent", STAFF, expose=False).flag_version == 2)
+        finally:
+            client.close()
+            admin_http.close()
+    assert not {k: v for k, v in client.stats().items() if k.endswith("_error") and v}
+
+
+class CountingTransport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return super().handle_request(request)
+
+
+def test_a_client_with_its_own_transport_streams_through_it(live: Live) -> None:
+    live.admin_client.put(FLAG_URL, json=AGENT)
+    transport = CountingTransport()
+    client = rampgate.Client(url=live.url, sdk_key=live.sdk, transport=transport)
+    try:
+        assert client.wait_ready(5)
+        live.admin_client.post(f"{FLAG_URL}/kill")
+        wait_for(lambda: client.evaluate("agent", STAFF, expose=False).flag_version == 2)
+    finally:
+        client.close()
+    assert "/api/v1/sdk/stream" in transport.paths

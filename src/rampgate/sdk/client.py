@@ -85,6 +85,7 @@ class Client:
 
             from .http_sink import HttpSink  # noqa: PLC0415
             from .remote import RulesetSync  # noqa: PLC0415
+            from .stream import direct_stream_possible  # noqa: PLC0415
 
             if not sdk_key:
                 raise ConfigError("server mode needs sdk_key=", expected="an SDK token (rg_sdk_…)")
@@ -95,7 +96,15 @@ class Client:
                 timeout=remote.timeout,
                 transport=transport,
             )
-            self._sync = RulesetSync(self._http, self.swap, remote, self._failsafe)
+            self._sync = RulesetSync(
+                self._http,
+                self.swap,
+                remote,
+                self._failsafe,
+                direct_stream=direct_stream_possible(
+                    self._http.base_url, custom_transport=transport is not None
+                ),
+            )
             if sink is None:
                 sink = HttpSink(self._http)
         self._events = EventBuffer(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -22,9 +23,12 @@ from rampgate.domain.engine import Ruleset
 from .failsafe import Failsafe
 from .settings import RemoteSettings
 from .sse import iter_lines, parse_events
+from .stream import DirectStream, EventStream, open_httpx_stream
 from .wire import read_cache, ruleset_from_payload, write_cache
 
-__all__ = ["RulesetSync"]
+__all__ = ["STREAM_PATH", "RulesetSync"]
+
+STREAM_PATH = "/api/v1/sdk/stream"
 
 
 class RulesetSync:
@@ -34,8 +38,13 @@ class RulesetSync:
         apply: Callable[[Ruleset], None],
         settings: RemoteSettings,
         failsafe: Failsafe,
+        *,
+        direct_stream: bool = False,
     ) -> None:
+        """``direct_stream``: read the stream with :class:`~.stream.DirectStream` rather than
+        through ``client`` (see :func:`~.stream.direct_stream_possible`)."""
         self._http = client
+        self._direct = direct_stream
         self._apply = apply
         self.settings = settings
         self._failsafe = failsafe
@@ -43,7 +52,7 @@ class RulesetSync:
         self._etag: str | None = None
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._response: httpx.Response | None = None
+        self._live: EventStream | None = None
         self._thread = threading.Thread(target=self._run, name="rampgate-sync", daemon=True)
 
     def load_cache(self) -> bool:
@@ -57,9 +66,9 @@ class RulesetSync:
 
     def stop(self) -> None:
         self._stop.set()
-        response = self._response
-        if response is not None:
-            response.close()
+        live = self._live
+        if live is not None:
+            live.interrupt()
         # A read blocked on a quiet stream notices the stop at the next heartbeat at the latest;
         # the thread is a daemon, so close() need not wait for it that long.
         self._thread.join(timeout=0.5)
@@ -102,27 +111,42 @@ class RulesetSync:
         headers = {"Accept": "text/event-stream"}
         if self.version:
             headers["Last-Event-ID"] = self.version
-        timeout = httpx.Timeout(self.settings.timeout, read=self.settings.read_timeout)
         got_any = False
-        with self._http.stream("GET", "/api/v1/sdk/stream", headers=headers, timeout=timeout) as r:
-            self._response = r
+        with self._open(headers) as stream:
+            self._live = stream
             try:
-                r.raise_for_status()
+                if self._stop.is_set():  # stop() came while connecting, before _live was set
+                    return got_any
                 if self.version:  # connected, and what we hold is current until told otherwise
                     self.ready.set()
-                for event in parse_events(self._lines(r)):
+                for event in parse_events(self._lines(stream.chunks())):
                     got_any = True
                     if event.event == "ruleset":
                         self._accept(orjson.loads(event.data))
                     if self._stop.is_set():
                         break
             finally:
-                self._response = None
+                self._live = None
         return got_any
 
-    def _lines(self, response: httpx.Response) -> Iterator[str]:
+    def _open(self, headers: dict[str, str]) -> AbstractContextManager[EventStream]:
+        settings = self.settings
+        if not self._direct:
+            timeout = httpx.Timeout(settings.timeout, read=settings.read_timeout)
+            return open_httpx_stream(self._http, STREAM_PATH, headers, timeout)
+        base = self._http.base_url
+        url = base.copy_with(raw_path=base.raw_path.rstrip(b"/") + STREAM_PATH.encode())
+        for name in ("Authorization", "User-Agent"):
+            value = self._http.headers.get(name)
+            if value is not None:
+                headers[name] = value
+        return DirectStream(
+            url, headers, connect_timeout=settings.timeout, read_timeout=settings.read_timeout
+        )
+
+    def _lines(self, chunks: Iterator[bytes]) -> Iterator[str]:
         """The stream's lines until stop() — heartbeats included, so a stop is seen within one."""
-        for line in iter_lines(response.iter_bytes()):
+        for line in iter_lines(chunks):
             if self._stop.is_set():
                 return
             yield line
