@@ -10,7 +10,6 @@ set by hand.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from rampgate.domain.frozen import thaw
@@ -114,17 +113,24 @@ def flag_from_document(
     source: str = "<api>",
     path: str = "",
     saved_groups: Mapping[str, Sequence[Any]] | None = None,
+    check_conditions: bool = True,
 ) -> Flag:
-    """Parse a flag document (raises ``ConfigError`` naming the field and the fix)."""
+    """Parse a flag document (raises ``ConfigError`` naming the field and the fix).
+
+    ``check_conditions``: see :func:`~rampgate.config.flags.parse_flag`.
+    """
     node = Node(document, path or f"flags.{key}", source)
     node.mapping()
     body = {k: v for k, v in document.items() if k not in WIRE_KEYS}
-    flag = parse_flag(
-        key, Node(body, node.path, source), environments=(), groups=saved_groups or {}
+    return parse_flag(
+        key,
+        Node(body, node.path, source),
+        environments=(),
+        groups=saved_groups or {},
+        check_conditions=check_conditions,
+        version=node.get("version", 1).integer(low=1),
+        pin_generation=node.get("pin_generation", 0).integer(low=0),
     ).base
-    version = node.get("version", flag.version).integer(low=1)
-    generation = node.get("pin_generation", 0).integer(low=0)
-    return replace(flag, version=version, pin_generation=generation)
 
 
 _GROUP_OPERATORS = {"$inGroup": "$in", "$notInGroup": "$nin"}

@@ -67,24 +67,28 @@ class FlagDefinition:
         return replace(self.base, **self.overrides.get(environment, {}))
 
 
-def _condition(node: Node, groups: Mapping[str, Sequence[Any]]) -> Mapping[str, Any]:
+def _condition(
+    node: Node, groups: Mapping[str, Sequence[Any]], check: bool = True
+) -> Mapping[str, Any]:
     node.mapping()
-    # Compiled here only to report mistakes at load time, with the path as written in the file.
-    try:
-        compile_condition(node.value, saved_groups=groups, path=node.path)
-    except ConfigError as exc:
-        raise exc.with_source(node.source) from None
+    # Compiled here only to report mistakes at load time, with the path as written in the file;
+    # a caller that compiles the flag straight away (an SDK taking a push) skips it.
+    if check:
+        try:
+            compile_condition(node.value, saved_groups=groups, path=node.path)
+        except ConfigError as exc:
+            raise exc.with_source(node.source) from None
     return dict(node.value)
 
 
 def _prerequisites(
-    node: Node, groups: Mapping[str, Sequence[Any]], *, gate: bool
+    node: Node, groups: Mapping[str, Sequence[Any]], *, gate: bool, check: bool = True
 ) -> tuple[Prerequisite, ...]:
     out = []
     for item in node.elements():
         item.mapping(allowed=("flag", "when"), required=("flag", "when"))
         flag = item.get("flag").string(pattern=KEY, expected=KEY_EXPECTED)
-        out.append(Prerequisite(flag, _condition(item.get("when"), groups), gate=gate))
+        out.append(Prerequisite(flag, _condition(item.get("when"), groups, check), gate=gate))
     return tuple(out)
 
 
@@ -148,7 +152,9 @@ def _hash_version(node: Node) -> int:
     return version
 
 
-def _rule(node: Node, variants: Mapping[str, Any], groups: Mapping[str, Sequence[Any]]) -> Rule:
+def _rule(
+    node: Node, variants: Mapping[str, Any], groups: Mapping[str, Sequence[Any]], check: bool
+) -> Rule:
     node.mapping(allowed=_RULE_KEYS, required=("id",))
     rule_id = node.get("id").string(pattern=KEY, expected=KEY_EXPECTED)
     if node.has("serve") == node.has("split"):
@@ -177,20 +183,23 @@ def _rule(node: Node, variants: Mapping[str, Any], groups: Mapping[str, Sequence
         )
     return Rule(
         id=rule_id,
-        condition=_condition(node.get("when"), groups) if node.has("when") else None,
+        condition=_condition(node.get("when"), groups, check) if node.has("when") else None,
         serve=serve,
         split=_split(node.get("split"), variants) if node.has("split") else None,
         portion=portion,
-        prerequisites=_prerequisites(node.get("prerequisites"), groups, gate=False)
+        prerequisites=_prerequisites(node.get("prerequisites"), groups, gate=False, check=check)
         if node.has("prerequisites")
         else (),
     )
 
 
 def _rules(
-    node: Node, variants: Mapping[str, Any], groups: Mapping[str, Sequence[Any]]
+    node: Node,
+    variants: Mapping[str, Any],
+    groups: Mapping[str, Sequence[Any]],
+    check: bool = True,
 ) -> tuple[Rule, ...]:
-    rules = tuple(_rule(item, variants, groups) for item in node.elements())
+    rules = tuple(_rule(item, variants, groups, check) for item in node.elements())
     seen: set[str] = set()
     for i, rule in enumerate(rules):
         if rule.id in seen:
@@ -229,9 +238,21 @@ def _check_schema(node: Node, schema: dict[str, Any], variants: Mapping[str, Any
 
 
 def parse_flag(
-    key: str, node: Node, *, environments: Sequence[str], groups: Mapping[str, Sequence[Any]]
+    key: str,
+    node: Node,
+    *,
+    environments: Sequence[str],
+    groups: Mapping[str, Sequence[Any]],
+    check_conditions: bool = True,
+    version: int = 1,
+    pin_generation: int = 0,
 ) -> FlagDefinition:
-    """Parse and check one flag definition; raises ``ConfigError`` naming the exact path."""
+    """Parse and check one flag definition; raises ``ConfigError`` naming the exact path.
+
+    ``check_conditions=False`` leaves conditions to whoever compiles the flag next
+    (:func:`rampgate.domain.engine.compile_flag` raises for a bad one, naming the rule).
+    ``version`` and ``pin_generation`` are the stored flag's, when there is one.
+    """
     if not KEY.match(key):
         raise node.error(f"bad flag key {key!r}", expected=KEY_EXPECTED)
     node.mapping(allowed=_FLAG_KEYS, required=("variants", "default"))
@@ -257,17 +278,23 @@ def parse_flag(
         key=key,
         variants=variants,
         default=default,
-        rules=_rules(node.get("rules"), variants, groups) if node.has("rules") else (),
+        rules=_rules(node.get("rules"), variants, groups, check_conditions)
+        if node.has("rules")
+        else (),
         description=node.get("description", "").string(),
         schema=schema,
         salt=node.get("salt").string() if node.has("salt") else None,
         killed=node.get("killed", False).boolean(),
         pin=Pin(pin),
         pin_ttl=node.get("pin_ttl").duration() if node.has("pin_ttl") else DEFAULT_PIN_TTL_SECONDS,
-        prerequisites=_prerequisites(node.get("prerequisites"), groups, gate=True)
+        prerequisites=_prerequisites(
+            node.get("prerequisites"), groups, gate=True, check=check_conditions
+        )
         if node.has("prerequisites")
         else (),
         shadow=_shadow(node.get("shadow"), variants),
+        version=version,
+        pin_generation=pin_generation,
     )
     overrides: dict[str, dict[str, Any]] = {}
     if node.has("environments"):
@@ -279,7 +306,7 @@ def parse_flag(
             override.mapping(allowed=_ENV_OVERRIDE_KEYS)
             changes: dict[str, Any] = {}
             if override.has("rules"):
-                changes["rules"] = _rules(override.get("rules"), variants, groups)
+                changes["rules"] = _rules(override.get("rules"), variants, groups, check_conditions)
             if override.has("default"):
                 changes["default"] = override.get("default").string()
                 if changes["default"] not in variants:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from rampgate.domain.values import describe as _describe
@@ -27,20 +26,47 @@ def _is_mapping(value: Any) -> bool:
     return type(value) is dict or isinstance(value, Mapping)
 
 
-# Not frozen, though nothing assigns to a node once made: a frozen __init__ costs a call per
-# field, and every SDK makes dozens of nodes for each flag pushed to it.
-@dataclass(slots=True)
 class Node:
-    """A value inside a config document, with its path and source for error messages."""
+    """A value inside a config document, with its path and source for error messages.
 
-    value: Any
-    path: str = ""
-    source: str = ""
+    A child's path is worked out only when something asks for it (an error, mostly): an SDK
+    parses every flag of every push, and building ``flags.x.rules[0].split.weights.stable`` for
+    each value it reads was a tenth of that work.
+    """
+
+    __slots__ = ("_key", "_parent", "_path", "source", "value")
+
+    def __init__(
+        self,
+        value: Any,
+        path: str = "",
+        source: str = "",
+        *,
+        parent: Node | None = None,
+        key: str | int = "",
+    ) -> None:
+        self.value = value
+        self.source = source
+        self._path: str | None = path if parent is None else None
+        self._parent = parent
+        self._key = key
+
+    @property
+    def path(self) -> str:
+        path = self._path
+        if path is None:  # a child's, not asked for before
+            parent = self._parent
+            path = self._path = parent.child_path(self._key) if parent is not None else ""
+        return path
+
+    def __repr__(self) -> str:
+        return f"Node({self.value!r}, path={self.path!r}, source={self.source!r})"
 
     def child_path(self, key: str | int) -> str:
+        path = self.path
         if type(key) is str:
-            return f"{self.path}.{key}" if self.path else key
-        return f"{self.path}[{key}]"
+            return f"{path}.{key}" if path else key
+        return f"{path}[{key}]"
 
     def error(
         self, message: str, *, expected: str = "", key: str | int | None = None
@@ -69,21 +95,28 @@ class Node:
 
     def items(self) -> Iterator[tuple[str, Node]]:
         self.mapping()
+        source = self.source
         for key, value in self.value.items():
-            yield key, Node(value, self.child_path(key), self.source)
+            yield key, Node(value, source=source, parent=self, key=key)
 
     def elements(self) -> Iterator[Node]:
         if not isinstance(self.value, list):
             raise self.error(f"found {_describe(self.value)}", expected="a list")
+        source = self.source
         for i, value in enumerate(self.value):
-            yield Node(value, self.child_path(i), self.source)
+            yield Node(value, source=source, parent=self, key=i)
 
     def has(self, key: str) -> bool:
-        return _is_mapping(self.value) and key in self.value
+        value = self.value
+        return (type(value) is dict or isinstance(value, Mapping)) and key in value
 
     def get(self, key: str, default: Any = None) -> Node:
-        value = self.value.get(key, default) if _is_mapping(self.value) else default
-        return Node(value, self.child_path(key), self.source)
+        value = self.value
+        if type(value) is dict or isinstance(value, Mapping):
+            value = value.get(key, default)
+        else:
+            value = default
+        return Node(value, source=self.source, parent=self, key=key)
 
     # -- scalars ------------------------------------------------------------------------------
 

@@ -167,16 +167,15 @@ class CompiledFlag:
     """One flag version, ready to evaluate: pre-built results and compiled rules."""
 
     __slots__ = (
-        "_cycle",
         "_disabled",
         "_lookup",
         "_pinned",
         "_prereqs",
+        "_rare",
         "_steps",
+        "_values",
         "default",
-        "error",
         "flag",
-        "gated",
         "key",
         "killed",
         "pin_generation",
@@ -186,8 +185,14 @@ class CompiledFlag:
     )
 
     def __init__(
-        self, flag: Flag, steps: Sequence[Step], prereqs: Sequence[_PrereqCheck], lookup: FlagLookup
+        self,
+        flag: Flag,
+        steps: Sequence[Step],
+        prereqs: Sequence[_PrereqCheck],
+        lookup: FlagLookup,
+        values: Mapping[str, Any] | None = None,
     ) -> None:
+        """``values``: each variant's frozen value, if the caller has made them already."""
         self.flag = flag
         self.key = flag.key
         self.killed = flag.killed
@@ -195,30 +200,50 @@ class CompiledFlag:
         self.pin_session = flag.pin is Pin.SESSION
         self.pin_ttl = flag.pin_ttl
         self.pin_generation = flag.pin_generation
-        value = freeze(flag.variants[flag.default])
-        self.default = Evaluation(flag.key, flag.default, value, Reason.DEFAULT, None, flag.version)
-        # A failed prerequisite also serves the default, but says so: "no rule matched" and
-        # "a parent flag closed the gate" are different stories for whoever debugs it.
-        self.gated = Evaluation(
-            flag.key, flag.default, value, Reason.DEFAULT, None, flag.version, PREREQUISITE_DETAIL
+        self._values = values if values is not None else _frozen_variants(flag)
+        self.default = Evaluation(
+            flag.key,
+            flag.default,
+            self._values[flag.default],
+            Reason.DEFAULT,
+            None,
+            flag.version,
         )
-        self.error = Evaluation(flag.key, flag.default, value, Reason.ERROR, None, flag.version)
-        self._disabled = Evaluation(
-            flag.key, flag.default, value, Reason.DISABLED, None, flag.version, "killed"
-        )
-        self._cycle = Evaluation(
-            flag.key, flag.default, value, Reason.ERROR, None, flag.version, CYCLE_DETAIL
-        )
-        self._pinned = {
-            name: Evaluation(flag.key, name, freeze(v), Reason.PINNED, None, flag.version)
-            for name, v in flag.variants.items()
-        }
+        # The rarer answers (a pinned variant, a closed gate, a cycle, an internal error) are
+        # made the first time they are given: every SDK compiles every flag of every push.
+        self._rare: dict[tuple[Reason, str], Evaluation] = {}
+        self._pinned: dict[str, Evaluation] = {}
+        self._disabled = self._answer(Reason.DISABLED, "killed") if flag.killed else self.default
         self._steps = tuple(steps)
         self._prereqs = tuple(prereqs)
         # Only a flag with prerequisites keeps the lookup (the ruleset dict's ``get``): the
         # reference from each compiled flag back to the dict that holds it made every replaced
         # ruleset a cycle, freed only by full GC passes that paused clients ~150 ms (P2's tail).
         self._lookup = lookup if self._prereqs else _no_flag
+
+    def _answer(self, reason: Reason, detail: str = "") -> Evaluation:
+        """The flag's default served for ``reason``, made once."""
+        found = self._rare.get((reason, detail))
+        if found is None:  # two threads may both make it: the same value either way
+            default = self.flag.default
+            found = self._rare[reason, detail] = Evaluation(
+                self.key, default, self._values[default], reason, None, self.version, detail
+            )
+        return found
+
+    @property
+    def error(self) -> Evaluation:
+        """What an evaluation that failed inside rampgate serves: the default, reason ERROR."""
+        return self._answer(Reason.ERROR)
+
+    @property
+    def gated(self) -> Evaluation:
+        """What a closed prerequisite gate serves: the default, and a detail saying why.
+
+        A failed prerequisite also serves the default, but says so: "no rule matched" and
+        "a parent flag closed the gate" are different stories for whoever debugs it.
+        """
+        return self._answer(Reason.DEFAULT, PREREQUISITE_DETAIL)
 
     def evaluate(self, attrs: Attrs, stack: Stack = ()) -> Evaluation:
         if self.killed:
@@ -237,12 +262,17 @@ class CompiledFlag:
         except _Cycle:
             if stack:  # inside a prerequisite chain: let the outermost flag report it
                 raise
-            return self._cycle
+            return self._answer(Reason.ERROR, CYCLE_DETAIL)
         return self.default
 
     def pinned(self, variant: str) -> Evaluation | None:
         """What a session pinned to ``variant`` is served (None: no such variant any more)."""
-        return self._pinned.get(variant)
+        found = self._pinned.get(variant)
+        if found is None and variant in self._values:
+            found = self._pinned[variant] = Evaluation(
+                self.key, variant, self._values[variant], Reason.PINNED, None, self.version
+            )
+        return found
 
 
 def _prereqs_pass(
@@ -275,8 +305,19 @@ def _prereq_checks(
     ]
 
 
+def _frozen_variants(flag: Flag) -> dict[str, Any]:
+    # Once per flag: each variant's value is shared by every Evaluation that serves it.
+    return {name: freeze(value) for name, value in flag.variants.items()}
+
+
 def _rule_step(
-    flag: Flag, index: int, rule: Rule, groups: Mapping[str, Sequence[Any]], lookup: FlagLookup
+    flag: Flag,
+    index: int,
+    rule: Rule,
+    groups: Mapping[str, Sequence[Any]],
+    lookup: FlagLookup,
+    *,
+    values: Mapping[str, Any],
 ) -> Step:
     path = f"flags.{flag.key}.rules[{index}]"
     pred = (
@@ -287,16 +328,14 @@ def _rule_step(
     step: Step
     if rule.split is not None:
         results = [
-            Evaluation(
-                flag.key, name, freeze(flag.variants[name]), Reason.SPLIT, rule.id, flag.version
-            )
+            Evaluation(flag.key, name, values[name], Reason.SPLIT, rule.id, flag.version)
             for name in rule.split.weights
         ]
         step = _split_step(flag, rule, rule.split, results)
     else:
         name = rule.serve if rule.serve is not None else flag.default
         reason = Reason.SPLIT if rule.portion is not None else Reason.TARGETING_MATCH
-        ev = Evaluation(flag.key, name, freeze(flag.variants[name]), reason, rule.id, flag.version)
+        ev = Evaluation(flag.key, name, values[name], reason, rule.id, flag.version)
         if rule.portion is None and not rule.prerequisites:
             # The common targeting rule: one call decides it.
             return _when(pred, ev) if pred is not None else _constant(ev)
@@ -339,9 +378,12 @@ def compile_flag(
     """Compile one flag; ``lookup`` resolves prerequisite flags (none: every parent is unknown)."""
     groups = saved_groups or {}
     find: FlagLookup = lookup or (lambda key: None)
-    steps = [_rule_step(flag, i, rule, groups, find) for i, rule in enumerate(flag.rules)]
+    values = _frozen_variants(flag)
+    steps = [
+        _rule_step(flag, i, rule, groups, find, values=values) for i, rule in enumerate(flag.rules)
+    ]
     prereqs = _prereq_checks(flag.prerequisites, groups, f"flags.{flag.key}.prerequisites")
-    return CompiledFlag(flag, steps, prereqs, find)
+    return CompiledFlag(flag, steps, prereqs, find, values)
 
 
 @dataclass(frozen=True, slots=True)

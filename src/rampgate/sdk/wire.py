@@ -24,8 +24,10 @@ def ruleset_from_payload(payload: Mapping[str, Any], *, source: str = "<server>"
     if not isinstance(payload, Mapping) or not isinstance(payload.get("flags"), Mapping):
         raise ConfigError("ruleset payload has no 'flags' mapping", source=source)
     groups = payload.get("saved_groups") or {}
+    # Conditions are checked once, by compile_ruleset, rather than also by the parser: every
+    # process connected to the server does this for every change, all at the same moment.
     flags = [
-        flag_from_document(key, doc, source=source, saved_groups=groups)
+        flag_from_document(key, doc, source=source, saved_groups=groups, check_conditions=False)
         for key, doc in payload["flags"].items()
     ]
     return compile_ruleset(
