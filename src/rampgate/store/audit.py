@@ -121,15 +121,21 @@ class VerifyResult:
         }
 
 
+# The statements every change runs, built once (building one costs more than running it).
+_LOCK_HEAD = (
+    sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+)
+_INSERT_ENTRY = audit_log.insert()
+_MOVE_HEAD = audit_head.update().where(audit_head.c.id == 1)
+
+
 def lock_writes(conn: Connection) -> tuple[int, str]:
     """Take the store's write lock (the chain head) for the rest of the transaction.
 
     Call it first in any transaction that changes rampgate state and appends to the log;
     the store's own repositories do. Returns the head ``(seq, hash)``.
     """
-    row = conn.execute(
-        sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-    ).one_or_none()
+    row = conn.execute(_LOCK_HEAD).one_or_none()
     if row is None:
         raise RuntimeError("audit_head is missing: run rampgate.store.migrate.upgrade() first")
     return int(row.seq), str(row.hash)
@@ -162,19 +168,20 @@ def append(
         detail=clean,
     )
     conn.execute(
-        audit_log.insert().values(
-            seq=seq,
-            created_at=created_at,
-            actor=actor,
-            action=action,
-            resource=resource,
-            change_id=change_id,
-            detail=clean,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
+        _INSERT_ENTRY,
+        {
+            "seq": seq,
+            "created_at": created_at,
+            "actor": actor,
+            "action": action,
+            "resource": resource,
+            "change_id": change_id,
+            "detail": clean,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     )
-    conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=seq, hash=digest))
+    conn.execute(_MOVE_HEAD, {"seq": seq, "hash": digest})
     return AuditEntry(seq, created_at, actor, action, resource, change_id, clean, prev_hash, digest)
 
 

@@ -146,17 +146,20 @@ def ruleset_version(conn: Connection, environment: str) -> int:
     return int(value)
 
 
+_BUMP = (  # built once: every change runs it
+    environments.update()
+    .where(environments.c.key == sa.bindparam("environment"))
+    .values(ruleset_version=environments.c.ruleset_version + 1)
+    .returning(environments.c.ruleset_version)
+)
+
+
 def bump_ruleset(conn: Connection, environment: str) -> int:
     """Advance the environment's ruleset version by one (and notify replicas on PostgreSQL).
 
     Call it in the transaction of every change to what the environment's SDKs evaluate.
     """
-    value = conn.execute(
-        environments.update()
-        .where(environments.c.key == environment)
-        .values(ruleset_version=environments.c.ruleset_version + 1)
-        .returning(environments.c.ruleset_version)
-    ).scalar_one_or_none()
+    value = conn.execute(_BUMP, {"environment": environment}).scalar_one_or_none()
     if value is None:
         raise NotFound(environment_resource(environment))
     version = int(value)

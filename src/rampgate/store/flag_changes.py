@@ -38,6 +38,15 @@ from .schema import flag_versions, flags, utcnow
 __all__ = ["create_flag", "delete_flag", "kill_flag", "unkill_flag", "update_flag"]
 
 
+# The statements every flag change runs, built once: building one costs more than running it.
+_INSERT_VERSION = flag_versions.insert()
+_SWAP = flags.update().where(  # (a column's own name is reserved for its new value)
+    flags.c.environment == sa.bindparam("in_environment"),
+    flags.c.key == sa.bindparam("in_key"),
+    flags.c.version == sa.bindparam("expected_version"),
+)
+
+
 def _document(flag: Flag, *, version: int, killed: bool, pin_generation: int) -> dict[str, Any]:
     """The document to store, checked to read back: every SDK will parse exactly this.
 
@@ -73,16 +82,17 @@ def _apply(
     after_version = int(document["version"]) if document is not None else None
     if document is not None:
         conn.execute(
-            flag_versions.insert().values(
-                environment=environment,
-                key=key,
-                version=after_version,
-                document=document,
-                action=action,
-                change_id=change_id,
-                actor=actor,
-                created_at=now,
-            )
+            _INSERT_VERSION,
+            {
+                "environment": environment,
+                "key": key,
+                "version": after_version,
+                "document": document,
+                "action": action,
+                "change_id": change_id,
+                "actor": actor,
+                "created_at": now,
+            },
         )
         _check_applied(conn, environment, key, document)
     ruleset = bump_ruleset(conn, environment)
@@ -185,13 +195,16 @@ def _swap(
 ) -> None:
     """The compare-and-swap itself: replace the row only if it is still at ``expected_version``."""
     result = conn.execute(
-        flags.update()
-        .where(
-            flags.c.environment == environment,
-            flags.c.key == key,
-            flags.c.version == expected_version,
-        )
-        .values(version=document["version"], document=document, updated_at=now, updated_by=actor)
+        _SWAP,
+        {
+            "in_environment": environment,
+            "in_key": key,
+            "expected_version": expected_version,
+            "version": document["version"],
+            "document": document,
+            "updated_at": now,
+            "updated_by": actor,
+        },
     )
     if result.rowcount != 1:
         _raise_stale(conn, environment, key, expected_version)

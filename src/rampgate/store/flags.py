@@ -146,11 +146,14 @@ def _version(row: sa.Row[Any]) -> FlagVersion:
     )
 
 
+_CURRENT = sa.select(flags).where(  # built once: every flag change reads it
+    flags.c.environment == sa.bindparam("environment"), flags.c.key == sa.bindparam("key")
+)
+
+
 def current_flag(conn: Connection, environment: str, key: str) -> FlagRecord | None:
     """The flag's current record, or ``None`` if it does not exist (now)."""
-    row = conn.execute(
-        sa.select(flags).where(flags.c.environment == environment, flags.c.key == key)
-    ).one_or_none()
+    row = conn.execute(_CURRENT, {"environment": environment, "key": key}).one_or_none()
     return _record(row) if row is not None else None
 
 
@@ -161,27 +164,30 @@ def get_flag(conn: Connection, environment: str, key: str) -> FlagRecord:
     return current
 
 
+_RULESET = (  # built once: read after every change, for every SDK
+    sa.select(
+        environments.c.ruleset_version,
+        flags.c.environment,
+        flags.c.key,
+        flags.c.version,
+        flags.c.document,
+        flags.c.created_at,
+        flags.c.updated_at,
+        flags.c.updated_by,
+    )
+    .select_from(environments.outerjoin(flags, flags.c.environment == environments.c.key))
+    .where(environments.c.key == sa.bindparam("environment"))
+    .order_by(flags.c.key)
+)
+
+
 def load_ruleset(conn: Connection, environment: str) -> RulesetSnapshot:
     """The environment's flags and ruleset version, read in one statement.
 
     One statement is one snapshot on every database and isolation level: the version and the
     flags always belong together.
     """
-    rows = conn.execute(
-        sa.select(
-            environments.c.ruleset_version,
-            flags.c.environment,
-            flags.c.key,
-            flags.c.version,
-            flags.c.document,
-            flags.c.created_at,
-            flags.c.updated_at,
-            flags.c.updated_by,
-        )
-        .select_from(environments.outerjoin(flags, flags.c.environment == environments.c.key))
-        .where(environments.c.key == environment)
-        .order_by(flags.c.key)
-    ).all()
+    rows = conn.execute(_RULESET, {"environment": environment}).all()
     if not rows:
         raise NotFound(environment_resource(environment))
     records = tuple(_record(row) for row in rows if row.key is not None)

@@ -53,6 +53,9 @@ class Receipt:
         }
 
 
+_INSERT_RECEIPT = receipts.insert()  # built once: every change runs it
+
+
 def record_change(
     conn: Connection,
     *,
@@ -77,17 +80,18 @@ def record_change(
     change_id = change_id or new_change_id()
     clean: dict[str, Any] = json.loads(audit.canonical_json(dict(detail or {})))
     conn.execute(
-        receipts.insert().values(
-            change_id=change_id,
-            idempotency_key=idempotency_key,
-            actor=actor,
-            action=action,
-            resource=resource,
-            before_version=before_version,
-            after_version=after_version,
-            created_at=now,
-            detail=clean,
-        )
+        _INSERT_RECEIPT,
+        {
+            "change_id": change_id,
+            "idempotency_key": idempotency_key,
+            "actor": actor,
+            "action": action,
+            "resource": resource,
+            "before_version": before_version,
+            "after_version": after_version,
+            "created_at": now,
+            "detail": clean,
+        },
     )
     audit.append(
         conn,

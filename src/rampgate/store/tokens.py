@@ -149,15 +149,17 @@ def create_token(
     return token_id, plaintext
 
 
+# Built once: every request runs it, and building a statement costs several times running it.
+_ACTIVE_BY_HASH = sa.select(api_tokens).where(
+    api_tokens.c.token_hash == sa.bindparam("token_hash"), api_tokens.c.revoked_at.is_(None)
+)
+
+
 def authenticate(conn: Connection, plaintext: str) -> Token | None:
     """The active token this plaintext belongs to, or ``None`` (unknown or revoked)."""
     if not plaintext.startswith(PREFIX):
         return None
-    row = conn.execute(
-        sa.select(api_tokens).where(
-            api_tokens.c.token_hash == hash_token(plaintext), api_tokens.c.revoked_at.is_(None)
-        )
-    ).one_or_none()
+    row = conn.execute(_ACTIVE_BY_HASH, {"token_hash": hash_token(plaintext)}).one_or_none()
     return _token(row) if row is not None else None
 
 
