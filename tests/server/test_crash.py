@@ -207,7 +207,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_nothing(
         snapshot_ids = conn.execute(sa.select(snapshots.c.id)).scalars().all()
         chain = store.verify(conn)
     # The rollout resumed after every restart and finished.
-    assert record.status == "promoted", (record.state, server.tail())
+    # The rationale first: pytest cuts a long state short, and it says why the rollout ended.
+    assert record.status == "promoted", (record.state.get("rationale"), record.state, server.tail())
     # No event lost, none stored twice (the id is the primary key; counts must match exactly).
     assert stats["events_dropped"] == 0 and stats["events_buffered"] == 0
     assert stored_events == traffic.tracked
