@@ -2,11 +2,11 @@
 
 Every other request the SDK makes goes through httpx. The stream does not, when it can help it:
 a change reaches every process of every service at the same moment, so whatever one pushed
-event costs to read is paid once per process, all at once, on hosts that run many workers. Read
-through httpx (httpcore's pool and h11's state machine, about 150 Python calls per event), one
-pushed ruleset cost about 190 µs of CPU before any parsing; through ``http.client``, whose
-chunked reader sits on a C buffer, about 110 µs, near the ~80 µs of a bare socket. Measured on
-this project's 2-core development machine (see the README's P2 row).
+event costs to read is paid once per process, all at once, on hosts that run many workers.
+Through httpx (httpcore's pool and h11's state machine, about 150 Python calls per event) one
+pushed ruleset cost 93 µs of CPU to read, before any parsing; through ``http.client``, whose
+chunked reader sits on a C buffer, 40 µs (``python -m benchmarks.stream_read``, both measured in
+one run on this project's 2-core development machine).
 
 ``http.client`` speaks neither proxies nor httpx transports, so :func:`direct_stream_possible`
 sends any client with a custom transport, or whose server is reached through a proxy, down
