@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 
 from rampgate.config import flag_to_document, inline_saved_groups
 
-from .options import console, fail, load_or_exit
+from .http import Api, connect, segment
+from .options import console, load_or_exit
 
 Url = Annotated[str, typer.Option("--url", envvar="RAMPGATE_URL", help="Server URL.")]
 Token = Annotated[str, typer.Option("--token", envvar="RAMPGATE_TOKEN", help="Admin token.")]
@@ -49,22 +49,9 @@ def _comparable(document: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if k not in WIRE_ONLY}
 
 
-def _check(response: httpx.Response) -> Any:
-    if response.is_success:
-        return response.json()
-    try:
-        problem = response.json()
-        message = problem.get("detail") or problem
-    except ValueError:
-        message = response.text[:500]
-    return fail(
-        f"{response.request.method} {response.request.url.path}: {response.status_code} {message}"
-    )
-
-
-def plan(http: httpx.Client, path: Path) -> list[Step]:
+def plan(api: Api, path: Path) -> list[Step]:
     config = load_or_exit(path)
-    existing = {e["key"] for e in _check(http.get("/api/v1/environments"))}
+    existing = {e["key"] for e in api.call("GET", "/environments")}
     steps: list[Step] = []
     for env in config.environment_keys:
         if env not in existing:
@@ -72,15 +59,14 @@ def plan(http: httpx.Client, path: Path) -> list[Step]:
         for flag in config.flags_for(env):
             # Saved groups travel inside each flag: the server stores flags one by one.
             document = inline_saved_groups(flag_to_document(flag, wire=False), config.saved_groups)
-            response = (
-                http.get(f"/api/v1/environments/{env}/flags/{flag.key}")
+            current = (
+                api.call("GET", _flag_path(env, flag.key), none_if_missing=True)
                 if env in existing
                 else None
             )
-            if response is None or response.status_code == 404:
+            if current is None:
                 steps.append(Step(env, flag.key, "create", document))
                 continue
-            current = _check(response)
             server_doc = current["document"]
             document["killed"] = bool(server_doc.get("killed", False))
             document = _keep_managed(document, server_doc)
@@ -125,18 +111,19 @@ def _idempotency_key(step: Step) -> str:
     return "apply-" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def _execute(http: httpx.Client, step: Step) -> dict[str, Any]:
+def _flag_path(environment: str, key: str) -> str:
+    return f"/environments/{segment(environment)}/flags/{segment(key)}"
+
+
+def _execute(api: Api, step: Step) -> dict[str, Any]:
     headers = {"Idempotency-Key": _idempotency_key(step)}
     if step.action == "create-environment":
-        return dict(
-            _check(
-                http.post("/api/v1/environments", json={"key": step.environment}, headers=headers)
-            )
-        )
+        return dict(api.call("POST", "/environments", {"key": step.environment}, headers=headers))
     if step.action == "update":
         headers["If-Match"] = f'"{step.version}"'
-    url = f"/api/v1/environments/{step.environment}/flags/{step.key}"
-    return dict(_check(http.put(url, json=step.document, headers=headers)))
+    return dict(
+        api.call("PUT", _flag_path(step.environment, step.key), step.document, headers=headers)
+    )
 
 
 def apply(
@@ -148,15 +135,8 @@ def apply(
     ] = False,
 ) -> None:
     """Make the server's environments and flags match FILE (create and update; never delete)."""
-    if not token:
-        fail("--token (or RAMPGATE_TOKEN) is required: an admin token")
-    with httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as http:
-        try:
-            steps = plan(http, file)
-        except httpx.HTTPError as exc:
-            fail(f"cannot reach {url}: {exc}")
+    with connect(url, token) as api:
+        steps = plan(api, file)
         changes = [s for s in steps if s.action != "unchanged"]
         for step in steps:
             label = {
@@ -173,7 +153,7 @@ def apply(
             return
         # Environments first: a flag's PUT needs its environment to exist.
         for step in sorted(changes, key=lambda s: s.action != "create-environment"):
-            receipt = _execute(http, step)
+            receipt = _execute(api, step)
             where = f"{step.environment}/{step.key}".rstrip("/")
             console.print(f"applied {step.action} {where}: change {receipt.get('change_id')}")
 

@@ -12,19 +12,10 @@ from typing import Any, NoReturn
 from urllib.parse import quote
 
 import httpx
-import typer
-from rich.markup import escape
 
-from .options import errors
+from .options import fail
 
-__all__ = ["Api", "connect", "exit_with", "segment"]
-
-
-def exit_with(message: str) -> NoReturn:
-    """Print ``message`` as an error and exit 1."""
-    # Paths such as plan.steps[1].weight must print as written, never as rich markup.
-    errors.print(f"[red]error:[/red] {escape(message)}")
-    raise typer.Exit(1)
+__all__ = ["Api", "connect", "segment"]
 
 
 def _problem(response: httpx.Response) -> NoReturn:
@@ -34,7 +25,7 @@ def _problem(response: httpx.Response) -> NoReturn:
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        exit_with(f"{where}: {response.status_code} {response.text[:500]}")
+        fail(f"{where}: {response.status_code} {response.text[:500]}")
     title = body.get("title") or response.reason_phrase
     lines = [f"{response.status_code} {title}: {body.get('detail', '')}"]
     for e in body.get("errors") or []:
@@ -42,7 +33,7 @@ def _problem(response: httpx.Response) -> NoReturn:
             lines.append(f"  field: {e['field']}")
             if e.get("fix"):
                 lines.append(f"  fix: {e['fix']}")
-    exit_with("\n".join(lines))
+    fail("\n".join(lines))
 
 
 class Api:
@@ -58,12 +49,18 @@ class Api:
         body: Any = None,
         *,
         headers: Mapping[str, str] | None = None,
+        none_if_missing: bool = False,
     ) -> Any:
-        """``path`` under ``/api/v1``; the answer's JSON, or exit 1 with its problem."""
+        """``path`` under ``/api/v1``; the answer's JSON, or exit 1 with its problem.
+
+        ``none_if_missing``: a 404 is ``None`` rather than an error.
+        """
         try:
             response = self.http.request(method, "/api/v1" + path, json=body, headers=headers)
         except httpx.HTTPError as exc:
-            exit_with(f"cannot reach {self.http.base_url}: {exc}")
+            fail(f"cannot reach {self.http.base_url}: {exc}")
+        if none_if_missing and response.status_code == 404:
+            return None
         if not response.is_success:
             _problem(response)
         return response.json()
@@ -72,7 +69,7 @@ class Api:
 @contextmanager
 def connect(url: str, token: str) -> Iterator[Api]:
     if not token:
-        exit_with("--token (or RAMPGATE_TOKEN) is required: an admin token")
+        fail("--token (or RAMPGATE_TOKEN) is required: an admin token")
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
         yield Api(http)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rampgate.config import Config, load_file
 from rampgate.errors import ConfigError
@@ -21,7 +22,10 @@ Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON,
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}")
+    """Print ``message`` as an error and exit with ``code``."""
+    # Printed as written, never read as rich markup: a name or a path such as
+    # rollouts.[canary] must not turn into a style or vanish.
+    errors.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 

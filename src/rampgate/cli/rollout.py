@@ -24,8 +24,8 @@ from rampgate.config import Config
 from rampgate.errors import ConfigError
 
 from .apply import Token, Url
-from .http import Api, connect, exit_with, segment
-from .options import Json, console, load_or_exit
+from .http import Api, connect, segment
+from .options import Json, console, fail, load_or_exit
 from .rollout_view import ENDED, render_status, share, status_text, step_text
 
 if TYPE_CHECKING:
@@ -112,10 +112,10 @@ def start(
     try:
         plans = check_control_sections(config)
     except ConfigError as exc:
-        exit_with(str(exc))
+        fail(str(exc))
     if name not in plans:
         known = ", ".join(plans) or "none"
-        exit_with(f"{file}: rollouts.{name}: no such rollout (rollouts in the file: {known})")
+        fail(f"{file}: rollouts.{name}: no such rollout (rollouts in the file: {known})")
     plan = plans[name]
     custom = config.sections.get("metrics") or {}
     # Only the metrics the plan's guardrails use travel with it: defaults need no definition.
@@ -311,10 +311,10 @@ def _switch(
 ) -> None:
     verb = "kill" if kill else "unkill"
     if every == (flag is not None):
-        exit_with(f"name a FLAG or give --all (with --env), e.g. rampgate {verb} support-agent")
+        fail(f"name a FLAG or give --all (with --env), e.g. rampgate {verb} support-agent")
     if every and env is None:
         # A whole environment is never switched by default: prod must be named to be hit.
-        exit_with(f"{verb} --all needs --env: the environment whose every flag to switch")
+        fail(f"{verb} --all needs --env: the environment whose every flag to switch")
     environment = env or "prod"
     base = f"/environments/{segment(environment)}"
     path = f"{base}/flags/{segment(flag)}/{verb}" if flag is not None else f"{base}/{verb}"
@@ -384,7 +384,7 @@ def post_eval(
 ) -> None:
     """Post an offline-evaluation result for a flag's variant."""
     if passed is None:
-        exit_with("say how the suite went: --passed or --failed")
+        fail("say how the suite went: --passed or --failed")
     body = {"suite": suite, "variant": variant, "passed": passed, "detail": detail}
     path = f"/environments/{segment(env)}/flags/{segment(flag)}/evals"
     with connect(url, token) as api:
