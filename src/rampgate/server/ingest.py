@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from rampgate.server.models import EventColumnsIn, EventsIn
 from rampgate.server.problems import ApiError
 from rampgate.store.events import EVENT_FIELDS, event_columns
+from rampgate.store.schema import events
 
 __all__ = ["batch_columns", "lean_columns", "validated_columns"]
 
@@ -137,17 +138,29 @@ _INT, _INT_OR_NONE = frozenset({int}), frozenset({int, _NONE})
 _NUMBER_OR_NONE = frozenset({float, int, _NONE})
 _DICT_OR_NONE = frozenset({dict, _NONE})
 _EVENT_TYPES = frozenset({"exposure", "event"})
-# Strings and their bounds: the events table's VARCHAR(n), as in ``EventIn``.
-_TEXT = (
-    ("id", 64),
-    ("environment", 128),
-    ("user_id", 256),
-    ("session_id", 256),
-    ("flag", 128),
-    ("variant", 128),
-    ("reason", 32),
-    ("rule_id", 128),
-    ("name", 256),
+
+
+def _varchar(name: str) -> tuple[str, int]:
+    length = getattr(events.c[name].type, "length", None)
+    if not isinstance(length, int):
+        raise TypeError(f"events.{name} is not a VARCHAR(n)")
+    return name, length
+
+
+# Strings and their bounds, read from the events table's VARCHAR(n), as ``EventIn``'s are.
+_TEXT = tuple(
+    _varchar(name)
+    for name in (
+        "id",
+        "environment",
+        "user_id",
+        "session_id",
+        "flag",
+        "variant",
+        "reason",
+        "rule_id",
+        "name",
+    )
 )
 _MAX_EXACT_FLOAT_INT = 2**53
 
