@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 import pydantic_core
+import sqlalchemy as sa
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -140,28 +141,18 @@ _DICT_OR_NONE = frozenset({dict, _NONE})
 _EVENT_TYPES = frozenset({"exposure", "event"})
 
 
-def _varchar(name: str) -> tuple[str, int]:
-    length = getattr(events.c[name].type, "length", None)
-    if not isinstance(length, int):
-        raise TypeError(f"events.{name} is not a VARCHAR(n)")
-    return name, length
+def _string_bounds() -> tuple[tuple[str, int], ...]:
+    """Every string field and its bound, read from the events table's VARCHAR(n) (as
+    ``EventIn``'s are: a value that does not fit is a 422, never the database's 500)."""
+    bounds = []
+    for name in EVENT_FIELDS:
+        kind = events.c[name].type
+        if isinstance(kind, sa.String) and kind.length is not None:
+            bounds.append((name, kind.length))
+    return tuple(bounds)
 
 
-# Strings and their bounds, read from the events table's VARCHAR(n), as ``EventIn``'s are.
-_TEXT = tuple(
-    _varchar(name)
-    for name in (
-        "id",
-        "environment",
-        "user_id",
-        "session_id",
-        "flag",
-        "variant",
-        "reason",
-        "rule_id",
-        "name",
-    )
-)
+_TEXT = _string_bounds()
 _MAX_EXACT_FLOAT_INT = 2**53
 
 
