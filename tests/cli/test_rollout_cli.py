@@ -270,6 +270,7 @@ def test_validate_checks_rollouts_and_metrics(tmp_path: Path) -> None:
     [
         (("rollouts", "agent-v2", "flag"), "ghost", "rollouts.agent-v2.flag"),
         (("rollouts", "agent-v2", "to"), "nope", "rollouts.agent-v2.to"),
+        (("rollouts", "agent-v2", "from"), "nope", "rollouts.agent-v2.from"),
         (("rollouts", "agent-v2", "environment"), "dev", "rollouts.agent-v2.environment"),
         (("rollouts", "agent-v2", "on_inconclusive"), "promote", "on_inconclusive"),
         (("metrics", "defect_rate", "kind"), "share", "metrics.defect_rate.kind"),

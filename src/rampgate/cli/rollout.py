@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rampgate.config import Config
+from rampgate.config.flags import require_variant
 from rampgate.errors import ConfigError
 
 from .apply import Token, Url
@@ -89,14 +90,11 @@ def check_control_sections(config: Config) -> dict[str, RolloutPlan]:
                 expected="a flag under flags:",
             )
         variants = flags[plan.flag].variants
-        for key, variant in (("from", plan.stable), ("to", plan.candidate)):
-            if variant not in variants:
-                raise ConfigError(
-                    f"flag {plan.flag!r} has no variant {variant!r}",
-                    source=source,
-                    path=f"{where}.{key}",
-                    expected="one of " + ", ".join(variants),
-                )
+        try:
+            require_variant(plan.flag, variants, plan.stable, path=f"{where}.from")
+            require_variant(plan.flag, variants, plan.candidate, path=f"{where}.to")
+        except ConfigError as exc:
+            raise exc.with_source(source) from None
     return plans
 
 

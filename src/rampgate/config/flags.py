@@ -20,7 +20,7 @@ The YAML shape (see ``docs/config.md``)::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -317,3 +317,14 @@ def parse_flag(
                 changes["shadow"] = _shadow(override.get("shadow"), variants)
             overrides[env] = changes
     return FlagDefinition(base, overrides)
+
+
+def require_variant(flag: str, variants: Collection[str], variant: str, *, path: str) -> None:
+    """Refuse ``variant`` unless ``flag`` has it. A rollout step, experiment arm or eval result
+    naming a variant the flag lacks could never be served, so it is refused where it is written."""
+    if variant not in variants:
+        raise ConfigError(
+            f"flag {flag!r} has no variant {variant!r}",
+            path=path,
+            expected="one of " + ", ".join(map(repr, variants)),
+        )

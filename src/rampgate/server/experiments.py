@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from rampgate.config import flag_from_document
+from rampgate.config.flags import require_variant
 from rampgate.control import ExperimentContract, FrozenFieldError, amend, check_concurrency
 from rampgate.domain.model import Rule, Split
 from rampgate.errors import ConfigError
@@ -81,12 +82,7 @@ def check_flag(conn: Connection, contract: ExperimentContract) -> None:
         )
     variants = flag.document.get("variants", {})
     for arm, variant in contract.arms:
-        if variant not in variants:
-            raise ConfigError(
-                f"flag {contract.flag!r} has no variant {variant!r}",
-                path=f"contract.arms.{arm}",
-                expected="one of " + ", ".join(map(repr, variants)),
-            )
+        require_variant(contract.flag, variants, variant, path=f"contract.arms.{arm}")
     served = [v for _, v in contract.arms]
     if len(set(served)) != len(served):
         raise ConfigError(

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection
 
+from rampgate.config.flags import require_variant
 from rampgate.control import Command, RolloutState, Status, parse_metrics, parse_rollout
 from rampgate.errors import ConfigError
 from rampgate.server.auth import Principal, require_admin
@@ -102,13 +103,8 @@ def create(environment: Env, body: RolloutIn, request: Request, who: Admin) -> J
                 expected="an existing flag: create it first (PUT …/flags/{key}, rampgate apply)",
             )
         variants = flag.document.get("variants", {})
-        for key, variant in (("from", plan.stable), ("to", plan.candidate)):
-            if variant not in variants:
-                raise ConfigError(
-                    f"flag {plan.flag!r} has no variant {variant!r}",
-                    path=f"plan.{key}",
-                    expected="one of " + ", ".join(map(repr, variants)),
-                )
+        require_variant(plan.flag, variants, plan.stable, path="plan.from")
+        require_variant(plan.flag, variants, plan.candidate, path="plan.to")
         running = [
             e.name
             for e in list_experiments(conn, environment, flag=plan.flag)
@@ -275,13 +271,7 @@ def post_eval(
 ) -> JSONResponse:
     def change(conn: Connection, idem: str | None) -> tuple[int, dict[str, Any]]:
         variants = get_flag(conn, environment, key).document.get("variants", {})
-        if body.variant not in variants:
-            # A result for a variant the flag lacks could never open a rollout's eval gate.
-            raise ConfigError(
-                f"flag {key!r} has no variant {body.variant!r}",
-                path="variant",
-                expected="one of " + ", ".join(map(repr, variants)),
-            )
+        require_variant(key, variants, body.variant, path="variant")
         record, receipt = record_eval(
             conn,
             environment,
