@@ -86,6 +86,7 @@ class Client:
             from .http_sink import HttpSink  # noqa: PLC0415
             from .remote import RulesetSync  # noqa: PLC0415
             from .stream import direct_stream_possible  # noqa: PLC0415
+            from .tls import shared_ssl_context  # noqa: PLC0415
 
             if not sdk_key:
                 raise ConfigError("server mode needs sdk_key=", expected="an SDK token (rg_sdk_…)")
@@ -95,6 +96,7 @@ class Client:
                 headers={"Authorization": f"Bearer {sdk_key}"},
                 timeout=remote.timeout,
                 transport=transport,
+                verify=shared_ssl_context(),
             )
             self._sync = RulesetSync(
                 self._http,

@@ -25,6 +25,8 @@ from typing import Protocol
 
 import httpx
 
+from .tls import shared_ssl_context
+
 __all__ = [
     "DirectStream",
     "EventStream",
@@ -79,7 +81,7 @@ class DirectStream:
     ) -> None:
         connection: http.client.HTTPConnection
         if url.scheme == "https":
-            context = ssl_context or httpx.create_ssl_context()  # httpx's trust store, too
+            context = ssl_context or shared_ssl_context()  # httpx's trust store, too
             connection = http.client.HTTPSConnection(
                 url.host, url.port, timeout=connect_timeout, context=context
             )
