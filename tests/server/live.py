@@ -20,7 +20,7 @@ from rampgate import store
 from rampgate.server.app import create_app
 from rampgate.server.settings import ServerSettings
 
-__all__ = ["Live", "free_port", "plainly", "running_server"]
+__all__ = ["Live", "free_port", "plainly", "running_server", "wait_until_answering"]
 
 
 def free_port() -> int:
@@ -95,6 +95,31 @@ def running_server(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_until_answering(
+    url: str,
+    *,
+    timeout: float,
+    exited: Callable[[], bool] = lambda: False,
+    output: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll ``url`` until it answers 200, for a server started in another process.
+
+    The test fails, with ``output()`` (the server's log), if ``exited()`` says the process ended
+    first or after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if exited():
+            pytest.fail(f"the server exited before {url} answered:\n{output()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    pytest.fail(f"{url} did not answer 200 within {timeout:.0f} s:\n{output()}")
 
 
 def tokens(engine: Engine) -> tuple[str, str]:

@@ -15,7 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,7 +27,7 @@ from rampgate.server.control_docs import state_to_document
 from rampgate.store.rollouts import create_rollout, get_rollout
 from rampgate.store.schema import events, idempotency, receipts, snapshots
 
-from .live import free_port
+from .live import free_port, wait_until_answering
 
 KILLS = 50
 FLAG = {
@@ -88,15 +87,7 @@ class Server:
 
     def start(self) -> None:
         self.pid = int(self._send("start"))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.01)
-        pytest.fail(f"server not ready:\n{self.tail()}")
+        wait_until_answering(f"{self.base}/readyz", timeout=30, output=self.tail)
 
     def kill(self) -> None:
         assert self.pid is not None

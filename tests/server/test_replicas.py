@@ -28,7 +28,7 @@ from rampgate import store
 from rampgate.sdk.sse import ServerSentEvent, parse_events
 
 from .conftest import AGENT
-from .live import free_port
+from .live import free_port, wait_until_answering
 
 pytestmark = pytest.mark.postgres
 
@@ -66,19 +66,12 @@ class Replica:
         return self.log.read_text(errors="replace")[-4000:]
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"replica {self.name} exited {self.process.returncode}:\n{self.output()}"
-                )
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        pytest.fail(f"replica {self.name} not ready in {START_TIMEOUT}s:\n{self.output()}")
+        wait_until_answering(
+            f"{self.url}/readyz",
+            timeout=START_TIMEOUT,
+            exited=lambda: self.process.poll() is not None,
+            output=lambda: f"replica {self.name}:\n{self.output()}",
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:

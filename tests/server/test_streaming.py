@@ -26,7 +26,7 @@ from rampgate.server.hub import ChangeHub, _change
 from tests.store.databases import fresh_postgres_schema, migrated
 
 from .conftest import AGENT
-from .live import Live, free_port, tokens
+from .live import Live, free_port, tokens, wait_until_answering
 
 FLAG_URL = "/api/v1/environments/prod/flags/agent"
 
@@ -115,7 +115,12 @@ def test_two_workers_push_a_change_to_every_stream() -> None:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_healthy(base, server)
+            # Two interpreters importing on a busy machine; then the second worker may answer
+            # a moment after the first.
+            wait_until_answering(
+                f"{base}/healthz", timeout=90, exited=lambda: server.poll() is not None
+            )
+            time.sleep(1.0)
             admin_http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"})
             admin_http.put(FLAG_URL, json=AGENT).raise_for_status()
             # Streams land on either worker; each waits for the flag's version 2.
@@ -146,17 +151,3 @@ def test_two_workers_push_a_change_to_every_stream() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-
-
-def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90  # two interpreters importing on a busy machine
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "rampgate serve exited"
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                time.sleep(1.0)  # the second worker may answer a moment after the first
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("rampgate serve with 2 workers did not start")
