@@ -39,8 +39,7 @@ def test_the_context_is_made_once_and_verifies(made: list[ssl.SSLContext]) -> No
 def test_clients_share_it(made: list[ssl.SSLContext]) -> None:
     # Nothing listens on port 9: the clients start, fail to connect in the background, close.
     clients = [
-        rampgate.Client(url="http://127.0.0.1:9", sdk_key="rg_sdk_x", remote=None)
-        for _ in range(3)
+        rampgate.Client(url="http://127.0.0.1:9", sdk_key="rg_sdk_x", remote=None) for _ in range(3)
     ]
     for client in clients:
         client.close(0.5)
