@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scipy import optimize, special  # type: ignore[import-untyped]  # no stubs in scipy
+from scipy import special  # type: ignore[import-untyped]  # no stubs in scipy
 
 __all__ = [
     "betainc",
@@ -72,4 +72,8 @@ def brentq(
     f: Callable[[float], float], low: float, high: float, *, xtol: float, rtol: float
 ) -> float:
     """The root of ``f`` in ``[low, high]``, where ``f`` changes sign."""
+    # Imported on first use: scipy.optimize pulls in scipy.linalg and scipy.sparse, 0.4 s that
+    # every CLI command reading a rollout paid at start; only sample-size planning finds roots.
+    from scipy import optimize  # noqa: PLC0415
+
     return float(optimize.brentq(f, low, high, xtol=xtol, rtol=rtol))
