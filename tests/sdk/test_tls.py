@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 import rampgate
+from rampgate.errors import ConfigError
 from rampgate.sdk import tls
 
 
@@ -54,7 +55,13 @@ def test_each_trust_store_setting_gets_its_own(
     named = tls.shared_ssl_context()
     assert named is not default and len(made) == 2
     assert tls.shared_ssl_context() is named
-    # The setting is read when the context is made: a file that is not there is an error.
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
-    with pytest.raises(FileNotFoundError):
-        tls.shared_ssl_context()
+    # The setting is read when the context is made: a file that is not there, or is not
+    # certificates, is refused naming the variable and its value.
+    missing, junk = tmp_path / "missing.pem", tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    for bad in (missing, junk):
+        monkeypatch.setenv("SSL_CERT_FILE", str(bad))
+        with pytest.raises(ConfigError, match=f"SSL_CERT_FILE={bad}: cannot load CA"):
+            tls.shared_ssl_context()
+    with pytest.raises(ConfigError, match="SSL_CERT_FILE"):
+        rampgate.Client(url="https://127.0.0.1:9", sdk_key="rg_sdk_x")

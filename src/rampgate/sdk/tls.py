@@ -20,6 +20,8 @@ import threading
 
 import httpx
 
+from rampgate.errors import ConfigError
+
 __all__ = ["shared_ssl_context"]
 
 _contexts: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
@@ -34,5 +36,21 @@ def shared_ssl_context() -> ssl.SSLContext:
         with _lock:  # two clients starting at once make one context, not two
             context = _contexts.get(key)
             if context is None:
-                context = _contexts[key] = httpx.create_ssl_context()
+                context = _contexts[key] = _make(*key)
     return context
+
+
+def _make(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    try:
+        return httpx.create_ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        # Bare, this is "[Errno 2] No such file or directory", naming neither file nor variable.
+        name, value = ("SSL_CERT_FILE", cert_file) if cert_file else ("SSL_CERT_DIR", cert_dir)
+        if value is None:  # certifi's own bundle: nothing the user set is wrong
+            raise
+        raise ConfigError(
+            f"{name}={value}: cannot load CA certificates from it ({exc})",
+            path=name,
+            expected="a PEM file (SSL_CERT_FILE) or a hashed directory (SSL_CERT_DIR) of CA "
+            "certificates, or the variable unset to trust certifi's bundle",
+        ) from exc
