@@ -61,6 +61,7 @@ EXPECTED = [
     "reconcile",
     "register",
     "required_sample",
+    "set_weights_key",
 ]
 
 

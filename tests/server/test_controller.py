@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ from sqlalchemy.engine import Engine
 from rampgate.config import flag_from_document
 from rampgate.control import RolloutState
 from rampgate.domain.model import Flag
-from rampgate.server.control_docs import state_to_document
+from rampgate.server.control_docs import plan_from_record, state_from_document, state_to_document
 from rampgate.server.controller import Controller, Leadership
+from rampgate.server.observe import observe
 from rampgate.store import (
     create_engine,
     create_environment,
@@ -113,6 +115,30 @@ class World:
         with db.write(self.engine) as conn:
             insert_events(conn, rows, environment="prod")
 
+    def traffic_labelled(
+        self,
+        units: int,
+        rates: dict[str, dict[str, float]],
+        *,
+        version: int,
+        weights: dict[str, float],
+    ) -> None:
+        """Like :meth:`traffic`, labelled as the SDK would at flag ``version`` with ``weights``
+        (served by the rollout's rule)."""
+        rows = []
+        t = int(self.now * 1000)
+        for _ in range(units):
+            self.unit += 1
+            user = f"u{self.unit}"
+            arm = "candidate" if self.rng.random() < weights.get("candidate", 0.0) else "stable"
+            label = {"flag_version": version, "rule_id": "rollout:agent-v2"}
+            rows.append(_row(t, user, type="exposure", flag="agent", variant=arm, **label))
+            for name, p in rates[arm].items():
+                if self.rng.random() < p:
+                    rows.append(_row(t + 1, user, type="event", name=name, value=1.0))
+        with db.write(self.engine) as conn:
+            insert_events(conn, rows, environment="prod")
+
     def advance(self, seconds: float) -> list[Any]:
         self.now += seconds
         return self.controller.tick()
@@ -191,6 +217,81 @@ def test_a_harmful_candidate_is_rolled_back_with_its_evidence(engine: Engine) ->
     assert w.advance(30) == []
     with db.read(engine) as conn:
         assert not get_rollout(conn, "prod", "agent-v2").active
+
+
+def _exposures(
+    w: World, units: int, variant: str, *, version: int | None, rule: str | None
+) -> list[dict[str, Any]]:
+    """``units`` new users exposed to ``variant``, labelled as the SDK labels them."""
+    rows = []
+    for _ in range(units):
+        w.unit += 1
+        rows.append(
+            _row(
+                int(w.now * 1000),
+                f"u{w.unit}",
+                type="exposure",
+                flag="agent",
+                variant=variant,
+                flag_version=version,
+                rule_id=rule,
+            )
+        )
+    return rows
+
+
+def test_a_step_counts_only_the_exposures_its_own_split_served(engine: Engine) -> None:
+    w = World(engine)
+    with db.read(engine) as conn:
+        before = get_flag(conn, "prod", "agent").version
+    w.controller.tick()  # step 0: the rollout's split, at a new flag version
+    with db.read(engine) as conn:
+        live = get_flag(conn, "prod", "agent").version
+        record = get_rollout(conn, "prod", "agent-v2")
+    assert live > before
+    split = "rollout:agent-v2"
+    w.now += 5
+    rows = [
+        # Served by the step's split: these are the step's evidence.
+        *_exposures(w, 40, "stable", version=live, rule=split),
+        *_exposures(w, 10, "candidate", version=live, rule=split),
+        # An SDK not yet told of the change serves the old ruleset: everyone stable, no rule.
+        *_exposures(w, 300, "stable", version=before, rule=None),
+        # Staff get the candidate from their own rule, not by the split's coin.
+        *_exposures(w, 25, "candidate", version=live, rule="staff"),
+        # Posted by hand without labels: counted by their time, as before versions were read.
+        *_exposures(w, 7, "candidate", version=None, rule=None),
+    ]
+    with db.write(engine) as conn:
+        insert_events(conn, rows, environment="prod")
+    plan = plan_from_record(record)
+    state = state_from_document(record.state)
+    with db.read(engine) as conn:
+        seen = observe(conn, plan, state, [], w.now + 1)
+    assert seen.units == (40, 17)
+    # A step with no set-weights on record: the version no longer filters (the rule still does).
+    with db.read(engine) as conn:
+        unknown = observe(conn, plan, replace(state, step=1), [], w.now + 1)
+    assert unknown.units == (340, 17)
+
+
+def test_exposures_at_the_previous_weights_do_not_roll_a_healthy_step_back(
+    engine: Engine,
+) -> None:
+    """Stale SDKs keep serving the old weights for a while after each step: that is not SRM."""
+    w = World(engine)
+    w.controller.tick()
+    for _ in range(40):
+        with db.read(engine) as conn:
+            live = get_flag(conn, "prod", "agent").version
+        weights = w.weights()
+        w.traffic_labelled(150, HEALTHY, version=live, weights=weights)
+        # A third as many again from SDKs still on the previous version, all stable.
+        w.traffic_labelled(50, HEALTHY, version=live - 1, weights={"stable": 1.0})
+        w.advance(30)
+        if w.state()["status"] != "running":
+            break
+    assert w.state()["status"] == "promoted", w.state()["rationale"]
 
 
 def test_operator_commands_pause_resume_and_rollback(engine: Engine) -> None:

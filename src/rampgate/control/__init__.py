@@ -58,7 +58,7 @@ from .plan import (
     parse_rollouts,
 )
 from .registration import Registration, check_concurrency, register
-from .rollout import CONTROLLER, reconcile
+from .rollout import CONTROLLER, reconcile, set_weights_key
 from .state import RolloutState, Status
 
 __all__ = [
@@ -120,4 +120,5 @@ __all__ = [
     "reconcile",
     "register",
     "required_sample",
+    "set_weights_key",
 ]

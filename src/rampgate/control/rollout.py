@@ -40,10 +40,16 @@ from .observations import Command, CommandKind, Observations
 from .plan import OnInconclusive, RollbackMode, RolloutPlan
 from .state import RolloutState, Status
 
-__all__ = ["CONTROLLER", "reconcile"]
+__all__ = ["CONTROLLER", "reconcile", "set_weights_key"]
 
 CONTROLLER = "controller"
 """The actor named in snapshots and actions the controller decides by itself."""
+
+
+def set_weights_key(rollout_id: str, step: int) -> str:
+    """The idempotency key under which a run moves the flag to ``step``'s weights: the flag
+    version it made is where that step's evidence starts."""
+    return f"{rollout_id}/step-{step}/set-weights"
 
 
 @dataclass
@@ -278,7 +284,7 @@ def _set_weights(turn: _Turn, step: int) -> None:
             environment=plan.environment,
             weights=plan.weights(step),
             step=step,
-            idempotency_key=turn.key(f"step-{step}", "set-weights"),
+            idempotency_key=set_weights_key(turn.state.rollout_id, step),
             snapshot_id=turn.snapshot_id,
         )
     )

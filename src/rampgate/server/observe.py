@@ -4,6 +4,13 @@ Per guardrail metric, the arms' aggregates over the units exposed since the curr
 began (the store's analysis SQL, where the events are); the units per arm for SRM; in the shadow
 phase, the paired comparisons the SDK recorded; the newest offline-eval results; the operator
 commands not yet read; and whether the flag is killed.
+
+A step's evidence is the exposures its own split served: the rollout's rule, at the flag version
+that set the step's weights or a newer one. An SDK still serving the previous step's ruleset (a
+poller between polls, a stream reconnecting) keeps recording exposures at the old weights for a
+while after each change; counted, they made the sample ratio test see a mismatch that was only
+propagation, and rolled healthy candidates back. Users a targeted rule serves (staff first, say)
+were never randomised, and are left out for the same reason.
 """
 
 from __future__ import annotations
@@ -24,16 +31,19 @@ from rampgate.control import (
     RolloutPlan,
     RolloutState,
     Status,
+    set_weights_key,
 )
 from rampgate.domain.shadow import shadow_event, shadow_pair_event
 from rampgate.stats import MeanStats, ProportionStats, QuantileSketch, RatioStats, SketchLayout
 from rampgate.store.analysis import AnalysisSpec, ArmAggregate, UnitColumn, aggregate
 from rampgate.store.evidence import latest_evals
-from rampgate.store.flags import current_flag
+from rampgate.store.flags import current_flag, flag_resource
+from rampgate.store.receipts import find_receipt
 from rampgate.store.rollouts import CommandRecord
 from rampgate.store.schema import events
 
 from .control_docs import command_from_record
+from .perform import rule_id
 
 __all__ = ["arm_aggregate", "observe"]
 
@@ -71,8 +81,9 @@ def observe(
         return replace(observations, shadow_pairs=pairs, shadow_metrics=shadow)
     metrics: dict[str, Arms] = {}
     units = (0, 0)
+    version = _step_version(conn, plan, state)
     for g in plan.guardrails:
-        result = aggregate(conn, _spec(plan, g.metric, start_ms, end_ms))
+        result = aggregate(conn, _spec(plan, g.metric, start_ms, end_ms, version))
         stable, candidate = result[plan.stable], result[plan.candidate]
         metrics[g.metric.name] = Arms(
             arm_aggregate(g.metric, stable, result.spec),
@@ -83,7 +94,22 @@ def observe(
     return replace(observations, metrics=metrics, units=units)
 
 
-def _spec(plan: RolloutPlan, metric: Metric, start_ms: int, end_ms: int) -> AnalysisSpec:
+def _step_version(conn: Connection, plan: RolloutPlan, state: RolloutState) -> int | None:
+    """The flag version that put the current step's weights live (``None`` if none is on record:
+    then the window alone decides, as it did before versions were checked)."""
+    if state.step is None:
+        return None
+    receipt = find_receipt(
+        conn,
+        flag_resource(plan.environment, plan.flag),
+        set_weights_key(state.rollout_id, state.step),
+    )
+    return None if receipt is None else receipt.after_version
+
+
+def _spec(
+    plan: RolloutPlan, metric: Metric, start_ms: int, end_ms: int, version: int | None
+) -> AnalysisSpec:
     return AnalysisSpec(
         environment=plan.environment,
         flag=plan.flag,
@@ -96,6 +122,10 @@ def _spec(plan: RolloutPlan, metric: Metric, start_ms: int, end_ms: int) -> Anal
         unit=cast(UnitColumn, plan.unit),
         start_ms=start_ms,
         end_ms=end_ms,
+        min_flag_version=version,
+        rule_id=rule_id(plan),
+        # Exposures posted without labels (by hand, by another SDK) still count by their time.
+        unlabelled=True,
     )
 
 

@@ -112,6 +112,9 @@ class AnalysisSpec:
       (exposures without a version then do not count).
     - ``rule_id``: only exposures served by this rule count (an experiment's rule: units that
       an earlier rule served the same variant are not in the experiment).
+    - ``unlabelled``: with ``min_flag_version`` or ``rule_id``, exposures that carry no version
+      or no rule still count. The SDK labels every exposure; a producer posting events by hand
+      may not, and its exposures would otherwise vanish from the analysis without a word.
     - ``bins``: the histogram layout of a quantile metric.
     """
 
@@ -128,6 +131,7 @@ class AnalysisSpec:
     end_ms: int | None = None
     min_flag_version: int | None = None
     rule_id: str | None = None
+    unlabelled: bool = False
     bins: HistogramBins = field(default_factory=HistogramBins)
 
     def __post_init__(self) -> None:

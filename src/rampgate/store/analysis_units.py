@@ -105,14 +105,20 @@ def _exposure_filter(table: FromClause, spec: AnalysisSpec) -> list[ColumnElemen
         _unit(table, spec).is_not(None),
     ]
     if spec.min_flag_version is not None:
-        where.append(c.flag_version >= spec.min_flag_version)
+        where.append(_labelled(c.flag_version >= spec.min_flag_version, c.flag_version, spec))
     if spec.rule_id is not None:
-        where.append(c.rule_id == spec.rule_id)
+        where.append(_labelled(c.rule_id == spec.rule_id, c.rule_id, spec))
     if spec.start_ms is not None:
         where.append(c.time_ms >= spec.start_ms)
     if spec.end_ms is not None:
         where.append(c.time_ms < spec.end_ms)
     return where
+
+
+def _labelled(
+    test: ColumnElement[bool], label: ColumnElement[Any], spec: AnalysisSpec
+) -> ColumnElement[bool]:
+    return sa.or_(test, label.is_(None)) if spec.unlabelled else test
 
 
 def _event_filter(table: FromClause, metric: Metric) -> list[ColumnElement[bool]]:

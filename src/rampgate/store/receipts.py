@@ -22,7 +22,14 @@ from . import audit
 from .errors import NotFound
 from .schema import receipts, utcnow
 
-__all__ = ["Receipt", "get_receipt", "list_receipts", "new_change_id", "record_change"]
+__all__ = [
+    "Receipt",
+    "find_receipt",
+    "get_receipt",
+    "list_receipts",
+    "new_change_id",
+    "record_change",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +163,14 @@ def list_receipts(conn: Connection, resource: str, *, limit: int = 100) -> list[
         .limit(max(0, limit))
     )
     return [_receipt(row) for row in rows]
+
+
+def find_receipt(conn: Connection, resource: str, idempotency_key: str) -> Receipt | None:
+    """The newest receipt of a change to ``resource`` made under ``idempotency_key``, if any."""
+    row = conn.execute(
+        sa.select(receipts)
+        .where(receipts.c.resource == resource, receipts.c.idempotency_key == idempotency_key)
+        .order_by(receipts.c.created_at.desc())
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else _receipt(row)
