@@ -257,8 +257,10 @@ def test_a_step_counts_only_the_exposures_its_own_split_served(engine: Engine) -
         *_exposures(w, 10, "candidate", version=live, rule=split),
         # An SDK not yet told of the change serves the old ruleset: everyone stable, no rule.
         *_exposures(w, 300, "stable", version=before, rule=None),
-        # Staff get the candidate from their own rule, not by the split's coin.
+        # Staff get the candidate from their own rule, not by the split's coin; a default served
+        # for want of a rule (a prerequisite failed, say) is not the split's either.
         *_exposures(w, 25, "candidate", version=live, rule="staff"),
+        *_exposures(w, 9, "stable", version=live, rule=None),
         # Posted by hand without labels: counted by their time, as before versions were read.
         *_exposures(w, 7, "candidate", version=None, rule=None),
     ]
@@ -269,10 +271,10 @@ def test_a_step_counts_only_the_exposures_its_own_split_served(engine: Engine) -
     with db.read(engine) as conn:
         seen = observe(conn, plan, state, [], w.now + 1)
     assert seen.units == (40, 17)
-    # A step with no set-weights on record: the version no longer filters (the rule still does).
+    # A step with no set-weights on record: the version cannot filter, the rule still does.
     with db.read(engine) as conn:
         unknown = observe(conn, plan, replace(state, step=1), [], w.now + 1)
-    assert unknown.units == (340, 17)
+    assert unknown.units == (40, 17)
 
 
 def test_exposures_at_the_previous_weights_do_not_roll_a_healthy_step_back(

@@ -112,9 +112,11 @@ class AnalysisSpec:
       (exposures without a version then do not count).
     - ``rule_id``: only exposures served by this rule count (an experiment's rule: units that
       an earlier rule served the same variant are not in the experiment).
-    - ``unlabelled``: with ``min_flag_version`` or ``rule_id``, exposures that carry no version
-      or no rule still count. The SDK labels every exposure; a producer posting events by hand
-      may not, and its exposures would otherwise vanish from the analysis without a word.
+    - ``unlabelled``: with ``min_flag_version`` or ``rule_id``, exposures that carry neither a
+      version nor a rule still count. The SDK labels every exposure it evaluates (a default
+      served because a prerequisite failed has a version and no rule, and does not count); a
+      producer posting events by hand may label nothing, and its exposures would otherwise
+      vanish from the analysis without a word.
     - ``bins``: the histogram layout of a quantile metric.
     """
 

@@ -104,21 +104,23 @@ def _exposure_filter(table: FromClause, spec: AnalysisSpec) -> list[ColumnElemen
         c.variant.in_(spec.arms),
         _unit(table, spec).is_not(None),
     ]
+    served: list[ColumnElement[bool]] = []
     if spec.min_flag_version is not None:
-        where.append(_labelled(c.flag_version >= spec.min_flag_version, c.flag_version, spec))
+        served.append(c.flag_version >= spec.min_flag_version)
     if spec.rule_id is not None:
-        where.append(_labelled(c.rule_id == spec.rule_id, c.rule_id, spec))
+        served.append(c.rule_id == spec.rule_id)
+    if served:
+        test = sa.and_(*served)
+        if spec.unlabelled:
+            # The SDK gives every evaluated exposure a version, so one with neither a version
+            # nor a rule came from a producer that labels nothing.
+            test = sa.or_(test, sa.and_(c.flag_version.is_(None), c.rule_id.is_(None)))
+        where.append(test)
     if spec.start_ms is not None:
         where.append(c.time_ms >= spec.start_ms)
     if spec.end_ms is not None:
         where.append(c.time_ms < spec.end_ms)
     return where
-
-
-def _labelled(
-    test: ColumnElement[bool], label: ColumnElement[Any], spec: AnalysisSpec
-) -> ColumnElement[bool]:
-    return sa.or_(test, label.is_(None)) if spec.unlabelled else test
 
 
 def _event_filter(table: FromClause, metric: Metric) -> list[ColumnElement[bool]]:
