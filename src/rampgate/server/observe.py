@@ -96,7 +96,7 @@ def observe(
 
 def _step_version(conn: Connection, plan: RolloutPlan, state: RolloutState) -> int | None:
     """The flag version that put the current step's weights live (``None`` if none is on record:
-    then the window alone decides, as it did before versions were checked)."""
+    then the rule and the window decide without it)."""
     if state.step is None:
         return None
     receipt = find_receipt(
@@ -124,7 +124,7 @@ def _spec(
         end_ms=end_ms,
         min_flag_version=version,
         rule_id=rule_id(plan),
-        # Exposures posted without labels (by hand, by another SDK) still count by their time.
+        # Exposures posted with no labels at all (by hand, another SDK) still count by their time.
         unlabelled=True,
     )
 
