@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import http.client
 import socket
-import ssl
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -77,13 +76,11 @@ class DirectStream:
         *,
         connect_timeout: float,
         read_timeout: float,
-        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         connection: http.client.HTTPConnection
         if url.scheme == "https":
-            context = ssl_context or shared_ssl_context()  # httpx's trust store, too
             connection = http.client.HTTPSConnection(
-                url.host, url.port, timeout=connect_timeout, context=context
+                url.host, url.port, timeout=connect_timeout, context=shared_ssl_context()
             )
         else:
             connection = http.client.HTTPConnection(url.host, url.port, timeout=connect_timeout)
