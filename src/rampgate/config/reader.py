@@ -106,6 +106,8 @@ class Node:
         for i, value in enumerate(self.value):
             yield Node(value, source=source, parent=self, key=i)
 
+    # has() and get() spell _is_mapping out: they run for every key an SDK reads from a push,
+    # and the call costs ~35 ns of their ~85 (measured with timeit).
     def has(self, key: str) -> bool:
         value = self.value
         return (type(value) is dict or isinstance(value, Mapping)) and key in value
