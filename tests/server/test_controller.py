@@ -99,39 +99,26 @@ class World:
         with db.read(self.engine) as conn:
             return get_rollout(conn, "prod", "agent-v2").state
 
-    def traffic(self, units: int, rates: dict[str, dict[str, float]]) -> None:
-        """``units`` new users split by the live weights, each with outcomes at the arm's rates."""
-        weights = self.weights()
-        rows = []
-        t = int(self.now * 1000)
-        for _ in range(units):
-            self.unit += 1
-            user = f"u{self.unit}"
-            arm = "candidate" if self.rng.random() < weights["candidate"] else "stable"
-            rows.append(_row(t, user, type="exposure", flag="agent", variant=arm))
-            for name, p in rates[arm].items():
-                if self.rng.random() < p:
-                    rows.append(_row(t + 1, user, type="event", name=name, value=1.0))
-        with db.write(self.engine) as conn:
-            insert_events(conn, rows, environment="prod")
-
-    def traffic_labelled(
+    def traffic(
         self,
         units: int,
         rates: dict[str, dict[str, float]],
         *,
-        version: int,
-        weights: dict[str, float],
+        version: int | None = None,
+        weights: dict[str, float] | None = None,
     ) -> None:
-        """Like :meth:`traffic`, labelled as the SDK would at flag ``version`` with ``weights``
-        (served by the rollout's rule)."""
+        """``units`` new users split by ``weights`` (the live ones if not given), each with
+        outcomes at the arm's rates. With ``version``, exposures are labelled as the SDK labels
+        them at that flag version (served by the rollout's rule); without, they carry no labels.
+        """
+        weights = weights if weights is not None else self.weights()
+        label = {} if version is None else {"flag_version": version, "rule_id": "rollout:agent-v2"}
         rows = []
         t = int(self.now * 1000)
         for _ in range(units):
             self.unit += 1
             user = f"u{self.unit}"
             arm = "candidate" if self.rng.random() < weights.get("candidate", 0.0) else "stable"
-            label = {"flag_version": version, "rule_id": "rollout:agent-v2"}
             rows.append(_row(t, user, type="exposure", flag="agent", variant=arm, **label))
             for name, p in rates[arm].items():
                 if self.rng.random() < p:
@@ -286,10 +273,9 @@ def test_exposures_at_the_previous_weights_do_not_roll_a_healthy_step_back(
     for _ in range(40):
         with db.read(engine) as conn:
             live = get_flag(conn, "prod", "agent").version
-        weights = w.weights()
-        w.traffic_labelled(150, HEALTHY, version=live, weights=weights)
+        w.traffic(150, HEALTHY, version=live)
         # A third as many again from SDKs still on the previous version, all stable.
-        w.traffic_labelled(50, HEALTHY, version=live - 1, weights={"stable": 1.0})
+        w.traffic(50, HEALTHY, version=live - 1, weights={"stable": 1.0})
         w.advance(30)
         if w.state()["status"] != "running":
             break
